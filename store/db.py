@@ -1,0 +1,95 @@
+"""The SQLite file `<state-dir>/inboxd.db`: connections and the documented schema.
+
+Each connection belongs to the thread that opened it (DESIGN: threads). The database is
+in WAL mode so that readers (the API) never block the writers (the processing thread
+for checkpoints and dead letters, the flusher for metrics, errors and traces).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS metrics (
+    ts REAL NOT NULL, processor TEXT NOT NULL,
+    count INTEGER NOT NULL, time REAL NOT NULL, errors INTEGER NOT NULL, retries INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_metrics_ts ON metrics (ts);
+CREATE INDEX IF NOT EXISTS idx_metrics_processor_ts ON metrics (processor, ts);
+
+CREATE TABLE IF NOT EXISTS errors (
+    ts REAL NOT NULL, processor TEXT NOT NULL, message TEXT NOT NULL,
+    file TEXT, line_no INTEGER, line TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_errors_ts ON errors (ts);
+CREATE INDEX IF NOT EXISTS idx_errors_processor_ts ON errors (processor, ts);
+
+CREATE TABLE IF NOT EXISTS deadletter (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, file TEXT, line_no INTEGER,
+    tag TEXT NOT NULL, processor TEXT NOT NULL, message TEXT NOT NULL, line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_deadletter_ts ON deadletter (ts);
+CREATE INDEX IF NOT EXISTS idx_deadletter_file ON deadletter (file);
+
+CREATE TABLE IF NOT EXISTS traces (
+    ts REAL NOT NULL, path TEXT NOT NULL, file TEXT, line_no INTEGER
+);
+CREATE INDEX IF NOT EXISTS idx_traces_ts ON traces (ts);
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+    fp_len INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    path TEXT NOT NULL, offset INTEGER NOT NULL, lines INTEGER NOT NULL,
+    outbox TEXT NOT NULL, first_seen REAL NOT NULL, updated REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'active',
+    PRIMARY KEY (dev, ino)
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, updated REAL NOT NULL
+);
+"""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
+    """Open the database for the calling thread only.
+
+    Writers get WAL with synchronous=NORMAL: the outbox is fsynced before a checkpoint
+    commits, so a commit lost to power failure only rolls both back together.
+    """
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=True, isolation_level=None
+        )
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=True, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return sqlite_utils.Database(conn)
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create every table and index; safe to call on an existing database."""
+    db.conn.executescript(SCHEMA)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One explicit write transaction (connections run in autocommit mode otherwise)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
