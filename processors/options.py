@@ -111,9 +111,8 @@ def _coerce(key: str, value: Any, where: str, base: Path) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: {key}: expected a number, got {value!r}")
         value = float(value)
-    elif kind in ("str", "str | None"):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: {key}: expected a string, got {value!r}")
+    elif kind in ("str", "str | None") and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key}: expected a string, got {value!r}")
     if key in _POSITIVE and value <= 0:
         raise ConfigError(f"{where}: {key}: must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
@@ -145,7 +144,9 @@ def settings_from(argv: list[str] | None = None, env: dict[str, str] | None = No
         where = str(config_path)
         unknown = sorted(set(doc) - {"daemon", "pipeline"})
         if unknown:
-            raise ConfigError(f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline])")
+            raise ConfigError(
+                f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline])"
+            )
         daemon = doc.get("daemon", {})
         if not isinstance(daemon, dict):
             raise ConfigError(f"{where}: daemon: expected a table")
@@ -162,7 +163,9 @@ def settings_from(argv: list[str] | None = None, env: dict[str, str] | None = No
         if key == "config":
             continue
         name = key.replace("-", "_")
-        values[name] = _coerce(name, value, "command line", Path.cwd()) if value is not None else value
+        values[name] = (
+            _coerce(name, value, "command line", Path.cwd()) if value is not None else value
+        )
     values["pipeline"] = pipeline
     settings = Settings(**values)
     if settings.host not in LOOPBACK_HOSTS and not settings.token and not settings.once:

@@ -84,7 +84,9 @@ def _build_node(tag: str, spec: Any, where: str) -> Node:
         raise ConfigError(f"{here}: expected 'module:callable' or a table, got {spec!r}")
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
-        raise ConfigError(f"{here}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(SPEC_KEYS))})")
+        raise ConfigError(
+            f"{here}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(SPEC_KEYS))})"
+        )
     target = spec.get("processor")
     if not isinstance(target, str):
         raise ConfigError(f"{here}: 'processor' must be a 'module:callable' string")
@@ -104,7 +106,9 @@ def _build_node(tag: str, spec: Any, where: str) -> Node:
         try:
             obj = obj(**options)
         except Exception as exc:
-            raise ConfigError(f"{here}: {target}(**options) failed: {type(exc).__name__}: {exc}") from None
+            raise ConfigError(
+                f"{here}: {target}(**options) failed: {type(exc).__name__}: {exc}"
+            ) from None
     if not callable(obj):
         raise ConfigError(f"{here}: {target!r} is not callable")
     return Node(tag, name or processor_name(obj), obj, retries, target)

@@ -78,7 +78,9 @@ class _Batch:
         self.fail(node, origin, exc, line, tag)
         text = line if isinstance(line, str) else repr(line)
         self.routed.deadletters.append(
-            DeadLetter(self.ts, self.file, self.line_no(origin), tag, node.name, describe(exc), text)
+            DeadLetter(
+                self.ts, self.file, self.line_no(origin), tag, node.name, describe(exc), text
+            )
         )
 
     def terminate(self, origin: int, path: PathNode) -> None:

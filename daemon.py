@@ -1,0 +1,193 @@
+"""inboxd: watch an inbox folder and route every new line through a graph of processors.
+
+`main()` only parses options and config, builds the parts, starts them, waits for a
+signal and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from processors.errors import ConfigError, InboxdError
+from processors.options import VERSION, Settings, settings_from
+from processors.pipeline import Pipeline, add_import_path, load_pipeline
+from processors.router import Router
+from store.flush import Flusher, flush_once
+from store.logs import setup_logging
+from store.telemetry import Telemetry
+from watcher.engine import Engine
+from watcher.observer import DirtySet, InboxWatcher
+from watcher.sdnotify import Notifier
+from web.app import ApiContext, create_app
+from web.server import WebServer
+
+log = logging.getLogger("inboxd")
+
+# The web thread shares the GIL with the engine: a 1 ms switch interval (Python's default
+# is 5 ms) keeps API latency low while the engine runs flat out.
+SWITCH_INTERVAL_S = 0.001
+JOIN_TIMEOUT_S = 15.0
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
+    """Validated settings and pipeline, before any thread starts."""
+    settings = settings_from(argv)
+    add_import_path(settings.config)
+    where = str(settings.config) if settings.config else "default pipeline"
+    return settings, load_pipeline(settings.pipeline, where=where)
+
+
+def reload_pipeline(settings: Settings) -> Pipeline:
+    """Read the config file again for SIGHUP; raises ConfigError when it is broken."""
+    fresh = settings_from(sys.argv[1:])
+    return load_pipeline(fresh.pipeline, where=str(fresh.config or "default pipeline"))
+
+
+def build_router(settings: Settings, pipeline: Pipeline) -> Router:
+    return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops)
+
+
+def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
+    engine = Engine(settings=settings, router=build_router(settings, pipeline), telemetry=telemetry)
+    engine.run_once()
+    flush_once(telemetry, settings.db_path, settings.retention_days)
+    print(json.dumps(telemetry.stats()))
+    return 0
+
+
+def run_live(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    stop, reload = threading.Event(), threading.Event()
+    notifier = Notifier()
+    dirty = DirtySet()
+    engine = Engine(
+        settings=settings,
+        router=build_router(settings, pipeline),
+        telemetry=telemetry,
+        dirty=dirty,
+        notifier=notifier,
+    )
+    watcher = InboxWatcher(settings.inbox.resolve(), dirty)
+    flusher = Flusher(
+        telemetry,
+        settings.db_path,
+        interval_s=settings.flush_interval,
+        retention_days=settings.retention_days,
+    )
+    context = ApiContext(
+        telemetry=telemetry,
+        db_path=settings.db_path,
+        logs_dir=settings.logs_dir,
+        token=settings.token,
+        version=VERSION,
+    )
+    web = WebServer(create_app(context), host=settings.host, port=settings.port)
+    install_signals(stop, reload)
+    code = 0
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    try:
+        watcher.start()
+        engine.start()
+        engine.started.wait()
+        if engine.error is not None:
+            raise InboxdError(f"engine failed to start: {engine.error}")
+        flusher.start()
+        web.start()
+        log.info(
+            "inboxd started",
+            extra={"event": "start", "inbox": str(settings.inbox), "port": web.port},
+        )
+        notifier.ready()
+        code = supervise(stop, reload, settings, engine, watcher, flusher, web)
+    except InboxdError as exc:
+        log.error("inboxd cannot run: %s", exc, extra={"event": "fatal"})
+        print(f"inboxd: {exc}", file=sys.stderr)
+        code = EXIT_FAILURE
+    finally:
+        notifier.stopping()
+        watcher.stop()
+        engine.stop()
+        engine.join(JOIN_TIMEOUT_S)
+        web.stop()
+        web.join(JOIN_TIMEOUT_S)
+        flusher.stop()
+        flusher.join(JOIN_TIMEOUT_S)
+        log.info("inboxd stopped", extra={"event": "stop", "exit_code": code})
+    return code
+
+
+def supervise(
+    stop: threading.Event,
+    reload: threading.Event,
+    settings: Settings,
+    engine: Engine,
+    watcher: InboxWatcher,
+    flusher: Flusher,
+    web: WebServer,
+) -> int:
+    """Wait for a stop signal; reload on SIGHUP; fail fast when a worker thread dies."""
+    while not stop.wait(0.2):
+        if reload.is_set():
+            reload.clear()
+            try:
+                engine.set_router(build_router(settings, reload_pipeline(settings)))
+            except ConfigError as exc:
+                log.error("reload refused, keeping the running pipeline: %s", exc,
+                          extra={"event": "reload_failed"})  # fmt: skip
+        for name, part in (("engine", engine), ("watcher", watcher), ("flusher", flusher),
+                           ("web", web)):  # fmt: skip
+            if not part.is_alive():
+                log.error("%s thread died; exiting so that the service restarts", name,
+                          extra={"event": "thread_died", "thread": name})  # fmt: skip
+                return EXIT_FAILURE
+    return 0
+
+
+def install_signals(stop: threading.Event, reload: threading.Event) -> None:
+    """Signal handlers only set events (main thread only)."""
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        reload.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings, pipeline = load(argv)
+    except ConfigError as exc:
+        print(f"inboxd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    teardown = setup_logging(
+        settings.logs_dir,
+        level=settings.log_level,
+        max_bytes=settings.log_max_bytes,
+        backups=settings.log_backups,
+    )
+    telemetry = Telemetry(
+        trace_enabled=settings.trace,
+        trace_size=settings.trace_size,
+        errors_size=settings.errors_size,
+    )
+    try:
+        if settings.once:
+            return run_once(settings, pipeline, telemetry)
+        return run_live(settings, pipeline, telemetry)
+    finally:
+        teardown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""The flusher: telemetry deltas and new rows to SQLite on a timer, and pruning.
+
+`metrics` gets one row per processor per flush holding the increase since the previous
+flush, so summing rows gives totals across restarts. A flush that fails (disk full, a
+locked database) keeps its rows for the next try instead of dropping them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from store.db import connect, ensure_schema, transaction
+from store.records import path_of
+from store.telemetry import FlushBatch, Telemetry
+
+log = logging.getLogger("inboxd.flush")
+
+FLUSH_TABLES = ("metrics", "errors", "traces")
+PRUNE_TABLES = ("metrics", "errors", "deadletter", "traces")
+PRUNE_INTERVAL_S = 60.0
+# A zero interval would spin; this is the shortest wait between two flushes.
+MIN_INTERVAL_S = 0.05
+# Rows kept across failed flushes, per table. Metric rows are folded into one row per
+# processor instead of being dropped, so totals survive a long outage; errors and traces
+# keep the newest.
+PENDING_ROWS_MAX = 50_000
+SECONDS_PER_DAY = 86_400.0
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def rows_for_flush(batch: FlushBatch) -> Rows:
+    """Table name -> rows for one FlushBatch (pure, no I/O)."""
+    return {
+        "metrics": [dict(row) for row in batch.metrics],
+        "errors": [
+            {
+                "ts": e.ts,
+                "processor": e.processor,
+                "message": e.message,
+                "file": e.file,
+                "line_no": e.line_no,
+                "line": e.line,
+            }
+            for e in batch.errors
+        ],
+        "traces": [
+            {
+                "ts": t.ts,
+                "path": json.dumps(path_of(t.node)),
+                "file": t.file,
+                "line_no": t.line_no,
+            }
+            for t in batch.traces
+        ],
+    }
+
+
+def fold_metrics(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per processor summing `rows`, stamped with the latest ts (pure)."""
+    folded: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        acc = folded.get(row["processor"])
+        if acc is None:
+            folded[row["processor"]] = dict(row)
+            continue
+        acc["ts"] = max(acc["ts"], row["ts"])
+        for key in ("count", "time", "errors", "retries"):
+            acc[key] += row[key]
+    return list(folded.values())
+
+
+def merge_pending(pending: Rows, new: Mapping[str, list[dict[str, Any]]], limit: int) -> int:
+    """Append `new` to `pending` within `limit` rows a table; returns rows dropped."""
+    dropped = 0
+    for table, rows in new.items():
+        kept = pending.setdefault(table, [])
+        kept.extend(rows)
+        if len(kept) <= limit:
+            continue
+        if table == "metrics":
+            kept[:] = fold_metrics(kept)
+        else:
+            dropped += len(kept) - limit
+            del kept[: len(kept) - limit]
+    return dropped
+
+
+def write_rows(db: sqlite_utils.Database, rows: Mapping[str, list[dict[str, Any]]]) -> int:
+    """Insert every row in one transaction; returns how many were written."""
+    written = 0
+    with transaction(db):
+        for table in FLUSH_TABLES:
+            table_rows = rows.get(table)
+            if table_rows:
+                db.table(table).insert_all(table_rows)
+                written += len(table_rows)
+    return written
+
+
+def prune(db: sqlite_utils.Database, *, retention_days: float, now: float) -> int:
+    """Delete rows older than `retention_days`; a retention of 0 or less keeps everything."""
+    if retention_days <= 0:
+        return 0
+    cutoff = now - retention_days * SECONDS_PER_DAY
+    deleted = 0
+    with transaction(db):
+        for table in PRUNE_TABLES:
+            deleted += db.execute(f"DELETE FROM {table} WHERE ts < ?", [cutoff]).rowcount
+    return deleted
+
+
+def flush_once(
+    telemetry: Telemetry,
+    db_path: Path,
+    retention_days: float,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Take one FlushBatch, write it and prune, synchronously in the calling thread.
+
+    For `--once` and shutdown paths that have no flusher thread. Errors propagate: the
+    caller decides whether a lost flush is fatal. Returns the rows written.
+    """
+    db = connect(db_path)
+    try:
+        ensure_schema(db)
+        written = write_rows(db, rows_for_flush(telemetry.take_flush(clock())))
+        prune(db, retention_days=retention_days, now=clock())
+        return written
+    finally:
+        db.close()
+
+
+class Flusher:
+    """Owns the flusher thread: start(), idempotent stop(), join(timeout), is_alive().
+
+    Thread-safety: the thread opens its own SQLite connection and is the only one to use
+    it; the owner only touches the stop Event. Transient SQLite/OS failures are logged
+    and retried with the rows kept; anything else ends the thread with `error` set and a
+    critical log line, so the daemon sees `is_alive()` false and exits non-zero.
+    """
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        db_path: Path,
+        *,
+        interval_s: float,
+        retention_days: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.telemetry = telemetry
+        self.db_path = db_path
+        self.interval_s = max(interval_s, MIN_INTERVAL_S)
+        self.retention_days = retention_days
+        self.error: BaseException | None = None
+        self.flushes = 0
+        self.failures = 0
+        self.rows_dropped = 0
+        self._clock = clock
+        self._stop = threading.Event()
+        self._started = False
+        self._thread = threading.Thread(target=self._run, name="inboxd-flusher", daemon=True)
+        self._pending: Rows = {}
+        self._db: sqlite_utils.Database | None = None
+        self._next_prune = 0.0
+        self._failing = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to flush one last time and end; safe to call repeatedly."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._started:
+            self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self._cycle()
+            while not self._stop.wait(self.interval_s):
+                self._cycle()
+            if not self._cycle() and self._pending_count():
+                log.error(
+                    "final flush failed; %d rows not written",
+                    self._pending_count(),
+                    extra={"event": "flush_lost"},
+                )
+        except BaseException as exc:
+            self.error = exc
+            log.critical("flusher thread died: %s", exc, exc_info=True)
+        finally:
+            self._close()
+
+    def _cycle(self) -> bool:
+        """One flush (and a prune when due); False when it failed and rows were kept."""
+        batch = self.telemetry.take_flush(self._clock())
+        dropped = merge_pending(self._pending, rows_for_flush(batch), PENDING_ROWS_MAX)
+        if dropped:
+            self.rows_dropped += dropped
+            log.warning(
+                "flush backlog full: %d error/trace rows dropped",
+                dropped,
+                extra={"event": "flush_dropped"},
+            )
+        try:
+            db = self._connection()
+            write_rows(db, self._pending)
+            self._pending = {}
+            self.flushes += 1
+            now = self._clock()
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_INTERVAL_S
+                prune(db, retention_days=self.retention_days, now=now)
+        except (sqlite3.Error, OSError) as exc:
+            self.failures += 1
+            log.error(
+                "flush to %s failed (%s); keeping %d rows for the next try",
+                self.db_path,
+                exc,
+                self._pending_count(),
+                extra={"event": "flush_failed"},
+            )
+            # The connection may be left mid-transaction; start the next try afresh.
+            self._close()
+            self._failing = True
+            return False
+        if self._failing:
+            self._failing = False
+            log.info("flush to %s works again", self.db_path, extra={"event": "flush_recovered"})
+        return True
+
+    def _pending_count(self) -> int:
+        return sum(len(rows) for rows in self._pending.values())
+
+    def _connection(self) -> sqlite_utils.Database:
+        if self._db is None:
+            db = connect(self.db_path)
+            try:
+                ensure_schema(db)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def _close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                log.debug("closing the flusher's connection failed", exc_info=True)
+            self._db = None
+
+
+__all__ = ["Flusher", "flush_once", "fold_metrics", "merge_pending", "prune", "rows_for_flush"]

@@ -1,0 +1,158 @@
+"""Read-only queries on the history tables of `inboxd.db` for the API.
+
+Thread-safety: each calling thread gets its own read-only connection (SQLite connections
+belong to one thread), kept in a threading.local. The database in WAL mode lets these
+readers run beside the writers without blocking them. A database or table that does not
+exist yet reads as empty, so the API works from the daemon's first second.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from processors.errors import InboxdError
+from store.db import connect
+
+_MISSING_MARKERS = ("no such table", "unable to open database", "no such column")
+
+
+class HistoryUnavailable(InboxdError):
+    """The database exists but cannot be read now (locked, corrupt, I/O error)."""
+
+
+class HistoryReader:
+    """Queries over metrics, errors, dead letters and checkpoints, newest last."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite_utils.Database | None:
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            if not self.db_path.is_file():
+                return None
+            db = connect(self.db_path, readonly=True)
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        """Close the calling thread's connection, if it has one."""
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is not None:
+            self._local.db = None
+            db.conn.close()
+
+    def _query(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        """Rows as dicts; [] while the database or the table does not exist."""
+        try:
+            db = self._db()
+            if db is None:
+                return []
+            cursor = db.conn.execute(sql, tuple(params))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.OperationalError as exc:
+            if any(marker in str(exc) for marker in _MISSING_MARKERS):
+                self.close()
+                return []
+            raise HistoryUnavailable(f"history cannot be read: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise HistoryUnavailable(f"history cannot be read: {exc}") from exc
+
+    def metrics(
+        self,
+        since: float,
+        until: float,
+        processor: str | None = None,
+        step: float | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows of `metrics` with since <= ts <= until, oldest first.
+
+        With `step` (seconds), rows are summed per processor per bucket; a bucket's `ts`
+        is its start, a multiple of `step` since the epoch. With `limit`, only the newest
+        `limit` rows or buckets are returned (still oldest first).
+        """
+        where = ["ts >= ?", "ts <= ?"]
+        params: list[Any] = [since, until]
+        if processor is not None:
+            where.append("processor = ?")
+            params.append(processor)
+        cond = " AND ".join(where)
+        if step is None:
+            sql = (
+                "SELECT ts, processor, count, time, errors, retries FROM metrics "
+                f"WHERE {cond} ORDER BY ts DESC, processor DESC"
+            )
+        else:
+            sql = (
+                "SELECT CAST(ts / ? AS INTEGER) * ? AS ts, processor, "
+                "SUM(count) AS count, SUM(time) AS time, SUM(errors) AS errors, "
+                "SUM(retries) AS retries "
+                f"FROM metrics WHERE {cond} GROUP BY 1, processor "
+                "ORDER BY 1 DESC, processor DESC"
+            )
+            params = [step, step, *params]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._query(sql, params)
+        rows.reverse()
+        for row in rows:
+            row["ts"] = float(row["ts"])
+            row["time"] = float(row["time"])
+        return rows
+
+    def errors(
+        self,
+        since: float | None = None,
+        processor: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` rows of `errors`, newest last, shaped like /errors entries."""
+        where: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if processor is not None:
+            where.append("processor = ?")
+            params.append(processor)
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            "SELECT processor, message, ts AS time, file, line_no, line FROM errors "
+            f"{cond} ORDER BY ts DESC, rowid DESC LIMIT ?",
+            [*params, limit],
+        )
+        rows.reverse()
+        return rows
+
+    def deadletters(self, limit: int = 100, file: str | None = None) -> list[dict[str, Any]]:
+        """The newest `limit` dead letters, newest last; `file` matches the path exactly."""
+        cond, params = ("WHERE file = ?", [file]) if file is not None else ("", [])
+        rows = self._query(
+            "SELECT id, ts, file, line_no, tag, processor, message, line FROM deadletter "
+            f"{cond} ORDER BY ts DESC, id DESC LIMIT ?",
+            [*params, limit],
+        )
+        rows.reverse()
+        return rows
+
+    def files(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Checkpointed files, most recently updated last (the reader's resume points)."""
+        rows = self._query(
+            "SELECT path, offset, lines, outbox, state, first_seen, updated FROM checkpoints "
+            "ORDER BY updated DESC LIMIT ?",
+            [limit],
+        )
+        rows.reverse()
+        return rows

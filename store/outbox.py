@@ -1,0 +1,104 @@
+"""The outbox sink: lines tagged `end` appended to `<outbox>/<relative path>`.
+
+Exactly-once rests on two rules kept here and in the checkpoint commit: the outbox is
+fsynced before the checkpoint that covers it commits, and at start-up every outbox file
+is cut back to the size recorded with its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+# Open outbox descriptors are cached; a daemon fed thousands of files keeps at most this
+# many open.
+MAX_OPEN_FILES = 256
+
+
+class Outbox:
+    """Appends to outbox files; used by the processing thread only."""
+
+    def __init__(self, root: Path, sizes: dict[str, int] | None = None) -> None:
+        self.root = root
+        self.sizes: dict[str, int] = dict(sizes or {})
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._dirty: set[str] = set()
+
+    def target(self, rel: str) -> Path:
+        return self.root / rel
+
+    def is_known(self, rel: str) -> bool:
+        return rel in self.sizes
+
+    def adopt(self, rel: str) -> int:
+        """Record the size a file has before inboxd first writes to it (usually 0)."""
+        try:
+            size = os.stat(self.target(rel)).st_size
+        except FileNotFoundError:
+            size = 0
+        self.sizes[rel] = size
+        return size
+
+    def append(self, rel: str, data: bytes) -> int:
+        """Append `data`; returns the new size. Raises OSError (disk full...) to the caller."""
+        fd = self._fd(rel)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        self.sizes[rel] = self.sizes.get(rel, 0) + len(data)
+        self._dirty.add(rel)
+        return self.sizes[rel]
+
+    def sync(self) -> list[str]:
+        """fdatasync every file written since the last sync; returns their names."""
+        synced = sorted(self._dirty)
+        for rel in synced:
+            fd = self._fds.get(rel)
+            if fd is None:
+                fd = self._fd(rel)
+            os.fdatasync(fd)
+        self._dirty.clear()
+        return synced
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _fd(self, rel: str) -> int:
+        fd = self._fds.get(rel)
+        if fd is not None:
+            self._fds.move_to_end(rel)
+            return fd
+        path = self.target(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._fds[rel] = fd
+        while len(self._fds) > MAX_OPEN_FILES:
+            old_rel, old_fd = self._fds.popitem(last=False)
+            if old_rel in self._dirty:
+                os.fdatasync(old_fd)
+            os.close(old_fd)
+        return fd
+
+
+def recover(root: Path, sizes: dict[str, int]) -> list[tuple[str, int, int]]:
+    """Cut every outbox file back to its committed size; returns (path, was, now) cuts.
+
+    A crash between an outbox write and its checkpoint commit leaves bytes whose lines
+    will be produced again from the checkpoint; cutting them is what makes delivery
+    exactly-once.
+    """
+    cuts: list[tuple[str, int, int]] = []
+    for rel, size in sizes.items():
+        path = root / rel
+        try:
+            actual = os.stat(path).st_size
+        except FileNotFoundError:
+            continue
+        if actual > size:
+            os.truncate(path, size)
+            cuts.append((rel, actual, size))
+    return cuts

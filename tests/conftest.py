@@ -1,0 +1,32 @@
+"""Shared test guards: a test that leaves threads running fails."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+THREAD_GRACE_S = 2.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_thread_leak: the test may leave threads running (say why)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leak(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test whose new threads are still alive after a short grace period."""
+    before = set(threading.enumerate())
+    yield
+    if request.node.get_closest_marker("allow_thread_leak"):
+        return
+    deadline = time.monotonic() + THREAD_GRACE_S
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leaked:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    alive = [t.name for t in leaked if t.is_alive()]
+    assert not alive, f"threads left running: {alive}"

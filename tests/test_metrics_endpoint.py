@@ -1,0 +1,183 @@
+"""/metrics: Prometheus exposition of the same telemetry, parsed and scraped for real."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+from web_fixtures import (  # noqa: F401
+    free_port,
+    make_context,
+    no_thread_leak,
+    populated_telemetry,
+    serving,
+    wait_for,
+)
+
+from store.telemetry import Telemetry
+
+PROMETHEUS = Path("/usr/bin/prometheus")
+TOKEN = "scrape-token"
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, list[Sample]]:
+    response = httpx.get(f"{url}/metrics", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    samples: dict[str, list[Sample]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def by_processor(samples: list[Sample]) -> dict[str, float]:
+    return {s.labels["processor"]: s.value for s in samples}
+
+
+def single(samples: dict[str, list[Sample]], name: str) -> float:
+    (sample,) = samples[name]
+    assert sample.labels == {}
+    return sample.value
+
+
+def test_processor_series_equal_the_stats(tmp_path: Path) -> None:
+    telemetry = populated_telemetry()
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
+        samples = scrape(url)
+    stats = telemetry.stats()
+    for name, key in [
+        ("inboxd_processor_lines_total", "count"),
+        ("inboxd_processor_seconds_total", "time"),
+        ("inboxd_processor_errors_total", "errors"),
+        ("inboxd_processor_retries_total", "retries"),
+    ]:
+        assert by_processor(samples[name]) == {p: float(s[key]) for p, s in stats.items()}
+        assert all(set(s.labels) == {"processor"} for s in samples[name])
+
+
+def test_engine_counters_and_gauges_equal_the_telemetry(tmp_path: Path) -> None:
+    telemetry = populated_telemetry()
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
+        samples = scrape(url)
+    counters = telemetry.counters()
+    assert single(samples, "inboxd_bytes_read_total") == counters["bytes_read"] == 4096
+    assert single(samples, "inboxd_lines_read_total") == counters["lines_read"] == 310
+    assert single(samples, "inboxd_lines_out_total") == counters["lines_out"] == 290
+    assert single(samples, "inboxd_deadletters_total") == 0
+    assert single(samples, "inboxd_errors_dropped_total") == 0
+    assert single(samples, "inboxd_traces_dropped_total") == 0
+    assert single(samples, "inboxd_dirty_files") == 2
+    assert single(samples, "inboxd_files_tracked") == 2
+    assert single(samples, "inboxd_lag_bytes") == 400
+    assert single(samples, "inboxd_tracing_enabled") == 1
+    assert single(samples, "inboxd_start_time_seconds") == telemetry.started
+    assert [s.labels for s in samples["inboxd_build_info"]] == [{"version": "9.9.9"}]
+
+
+def test_figures_follow_the_live_telemetry(tmp_path: Path) -> None:
+    telemetry = Telemetry()
+    telemetry.register(["only"])
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
+        before = scrape(url)
+        telemetry.add_stats({"only": [5, 0.5, 1, 1]})
+        telemetry.add_counts(lines_read=5)
+        after = scrape(url)
+    assert by_processor(before["inboxd_processor_lines_total"]) == {"only": 0.0}
+    assert by_processor(after["inboxd_processor_lines_total"]) == {"only": 5.0}
+    assert single(after, "inboxd_lines_read_total") == 5
+
+
+def test_process_metrics_are_exported(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path)) as url:
+        samples = scrape(url)
+    assert single(samples, "process_resident_memory_bytes") > 0
+    assert "python_info" in samples
+
+
+def test_no_series_is_labelled_per_file_or_line(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path)) as url:
+        samples = scrape(url)
+    labels = {key for series in samples.values() for s in series for key in s.labels}
+    python_info = {"implementation", "major", "minor", "patchlevel", "version"}
+    assert labels <= {"processor", "generation", *python_info}
+    assert labels.isdisjoint({"file", "path", "line", "line_no"})
+
+
+def test_metrics_need_the_token(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path, token=TOKEN)) as url:
+        assert httpx.get(f"{url}/metrics").status_code == 401
+        samples = scrape(url, {"Authorization": f"Bearer {TOKEN}"})
+    assert "inboxd_processor_lines_total" in samples
+
+
+def prometheus_config(target_port: int) -> str:
+    return f"""
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: inboxd
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    authorization:
+      type: Bearer
+      credentials: {TOKEN}
+    static_configs:
+      - targets: ["127.0.0.1:{target_port}"]
+"""
+
+
+def query_lines_total(prom_url: str) -> dict[str, float] | None:
+    """The scraped `inboxd_processor_lines_total` by processor, once Prometheus has it."""
+    try:
+        response = httpx.get(
+            f"{prom_url}/api/v1/query", params={"query": "inboxd_processor_lines_total"}
+        )
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    result = response.json()["data"]["result"]
+    if not result:
+        return None
+    return {r["metric"]["processor"]: float(r["value"][1]) for r in result}
+
+
+@pytest.mark.slow
+def test_a_real_prometheus_scrapes_the_app(tmp_path: Path) -> None:
+    if not PROMETHEUS.exists():
+        pytest.skip(f"{PROMETHEUS} is not installed (apt-get install prometheus)")
+    telemetry = populated_telemetry()
+    with serving(make_context(tmp_path, telemetry=telemetry, token=TOKEN)) as url:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(prometheus_config(int(url.rsplit(":", 1)[1])))
+        prom_url = f"http://127.0.0.1:{free_port()}"
+        log = (tmp_path / "prometheus.log").open("wb")
+        proc = subprocess.Popen(
+            [
+                str(PROMETHEUS),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address={prom_url.removeprefix('http://')}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            scraped = wait_for(lambda: query_lines_total(prom_url), timeout=30.0, interval=0.5)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            log.close()
+    expected = {name: float(s["count"]) for name, s in telemetry.stats().items()}
+    assert scraped == expected

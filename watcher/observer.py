@@ -1,0 +1,118 @@
+"""Watching the inbox: a watchdog Observer whose handler only marks paths dirty.
+
+An event storm never grows a queue: events land in a set (the same path marked a
+thousand times is one entry), and past DIRTY_MAX distinct paths the set collapses into
+a single "rescan everything" flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+log = logging.getLogger("inboxd.watcher")
+
+DIRTY_MAX = 10_000
+
+
+class DirtySet:
+    """Paths waiting to be read; filled by the observer thread, drained by the engine."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._paths: set[str] = set()
+        self._rescan = False
+        self._woken = False
+
+    def mark(self, path: str) -> None:
+        with self._cond:
+            if not self._rescan:
+                self._paths.add(path)
+                if len(self._paths) > DIRTY_MAX:
+                    self._paths.clear()
+                    self._rescan = True
+            self._cond.notify()
+
+    def mark_rescan(self) -> None:
+        with self._cond:
+            self._paths.clear()
+            self._rescan = True
+            self._cond.notify()
+
+    def wake(self) -> None:
+        """Wake the engine without marking anything (stop, reload)."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._paths)
+
+    def take(self, timeout: float | None) -> tuple[set[str], bool]:
+        """Wait up to `timeout` for work; returns (paths, rescan) and empties the set."""
+        with self._cond:
+            if not self._paths and not self._rescan and not self._woken:
+                self._cond.wait(timeout)
+            paths, self._paths = self._paths, set()
+            rescan, self._rescan = self._rescan, False
+            self._woken = False
+            return paths, rescan
+
+
+class _Handler(FileSystemEventHandler):
+    """Marks every touched path dirty; never raises into the observer thread."""
+
+    def __init__(self, dirty: DirtySet) -> None:
+        self.dirty = dirty
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            if event.event_type in ("opened", "closed_no_write"):
+                return
+            if event.is_directory:
+                # Files may have landed in a new folder before its watch was set.
+                if event.event_type in ("created", "moved"):
+                    self.dirty.mark_rescan()
+                return
+            self.dirty.mark(_text(event.src_path))
+            dest = getattr(event, "dest_path", "")
+            if dest:
+                self.dirty.mark(_text(dest))
+        except Exception:  # the observer thread must survive anything
+            log.exception("watch event handler failed")
+
+
+def _text(path: str | bytes) -> str:
+    return path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
+
+
+class InboxWatcher:
+    """Owns the watchdog Observer thread."""
+
+    def __init__(self, inbox: Path, dirty: DirtySet) -> None:
+        self.inbox = inbox
+        self.dirty = dirty
+        self._observer: Observer | None = None  # type: ignore[valid-type]
+
+    def start(self) -> None:
+        if self._observer is not None:
+            return
+        observer = Observer()
+        observer.schedule(_Handler(self.dirty), str(self.inbox), recursive=True)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    def stop(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+
+    def is_alive(self) -> bool:
+        return self._observer is not None and self._observer.is_alive()

@@ -1,0 +1,311 @@
+"""The file side of the processing thread: which files to read, reading them, committing.
+
+Owned by the processing thread (not thread-safe). It keeps the table of tracked files,
+the outbox and the checkpoint connection, and makes sure a checkpoint never moves past
+lines the outbox does not durably hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from processors.options import Settings
+from store.checkpoints import CheckpointStore
+from store.outbox import Outbox
+from store.records import DeadLetter, ErrorRecord
+from store.telemetry import Telemetry
+from watcher.tailer import (
+    TrackedFile,
+    check_identity,
+    fingerprint,
+    is_eligible_relpath,
+    open_regular,
+    read_chunk,
+    scan,
+)
+
+log = logging.getLogger("inboxd.watcher")
+
+FILE_BUDGET_BYTES = 8 * 1024 * 1024
+COMMIT_BYTES = 16 * 1024 * 1024
+
+RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
+
+
+class Found(NamedTuple):
+    key: tuple[int, int]
+    rel: str
+
+
+class FileReader:
+    """Reads tracked files chunk by chunk and commits their progress."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: CheckpointStore,
+        outbox: Outbox,
+        files: dict[tuple[int, int], TrackedFile],
+        route: RouteFn,
+        telemetry: Telemetry,
+    ) -> None:
+        self.settings = settings
+        self.inbox = settings.inbox.resolve()
+        self.store = store
+        self.outbox = outbox
+        self.files = files
+        self.route = route
+        self.telemetry = telemetry
+        self._touched: dict[tuple[int, int], TrackedFile] = {}
+        self._dead: list[DeadLetter] = []
+        self._forget: list[tuple[int, int]] = []
+        self._pending_bytes = 0
+        self._partials: dict[tuple[int, int], float] = {}
+
+    # -- choosing files -----------------------------------------------------------------
+
+    def scan(self) -> dict[tuple[int, int], Found]:
+        return {key: Found(key, rel) for key, (rel, _st) in scan(self.inbox).items()}
+
+    def resolve(self, paths: Iterable[str]) -> list[Found]:
+        """Turn paths from watch events into files worth reading."""
+        found: dict[tuple[int, int], Found] = {}
+        for path in paths:
+            rel = os.path.relpath(path, self.inbox).replace(os.sep, "/")
+            if rel.startswith("../") or rel == "." or not is_eligible_relpath(rel):
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                found[key] = Found(key, rel)
+        return list(found.values())
+
+    def mark_gone(self, found: dict[tuple[int, int], Found], *, expiry_s: float) -> None:
+        """Note files a full scan no longer sees; forget them after `expiry_s`."""
+        now = time.time()
+        for key, tracked in list(self.files.items()):
+            if key in found:
+                continue
+            if tracked.state != "gone":
+                tracked.state, tracked.updated = "gone", now
+                self._touched[key] = tracked
+                self._partials.pop(key, None)
+                log.info(
+                    "file finished",
+                    extra={
+                        "event": "file_finished",
+                        "file": tracked.path,
+                        "offset": tracked.offset,
+                    },
+                )
+            elif now - tracked.updated >= expiry_s:
+                del self.files[key]
+                self._touched.pop(key, None)
+                self._forget.append(key)
+
+    def due_partials(self) -> list[Found]:
+        """Files whose last line has waited for its newline longer than partial_timeout."""
+        limit = time.monotonic() - self.settings.partial_timeout
+        due = [k for k, changed in self._partials.items() if changed <= limit]
+        return [Found(k, self.files[k].path) for k in due if k in self.files]
+
+    def next_partial_deadline(self) -> float:
+        if not self._partials:
+            return float("inf")
+        return min(self._partials.values()) + self.settings.partial_timeout
+
+    # -- reading ------------------------------------------------------------------------
+
+    def process(self, found: Iterable[Found], *, final: bool) -> list[str]:
+        """Read the given files; returns the paths that still have data (budget spent)."""
+        todo = sorted(found, key=self._age)
+        self._adopt_outboxes(todo)
+        again: list[str] = []
+        for item in todo:
+            if self._read(item, final):
+                again.append(str(self.inbox / item.rel))
+            if self._pending_bytes >= COMMIT_BYTES:
+                self.commit()
+        return again
+
+    def _age(self, item: Found) -> float:
+        tracked = self.files.get(item.key)
+        return tracked.first_seen if tracked is not None else float("inf")
+
+    def _adopt_outboxes(self, todo: list[Found]) -> None:
+        """Record the pre-existing size of outbox files before the first write to them."""
+        sizes: dict[str, int] = {}
+        for item in todo:
+            tracked = self.files.get(item.key)
+            rel = tracked.outbox if tracked is not None else item.rel
+            if not self.outbox.is_known(rel):
+                sizes[rel] = self.outbox.adopt(rel)
+        if sizes:
+            self.store.commit([], sizes, [], now=time.time())
+
+    def _track(self, item: Found) -> TrackedFile:
+        now = time.time()
+        tracked = self.files.get(item.key)
+        if tracked is None:
+            tracked = TrackedFile(
+                *item.key, 0, fingerprint(b""), item.rel, 0, 0, item.rel, now, now
+            )
+            self.files[item.key] = tracked
+            log.info("file opened", extra={"event": "file_opened", "file": item.rel})
+        elif tracked.path != item.rel:
+            log.info(
+                "file renamed",
+                extra={"event": "file_rotated", "file": item.rel, "from": tracked.path},
+            )
+            tracked.path = item.rel
+        if tracked.state == "gone":
+            tracked.state = "active"
+        self._touched[item.key] = tracked
+        return tracked
+
+    def _read(self, item: Found, final: bool) -> bool:
+        opened = open_regular(self.inbox / item.rel)
+        if opened is None:
+            return False
+        fd, st = opened
+        try:
+            if (st.st_dev, st.st_ino) != item.key:
+                return False
+            tracked = self._track(item)
+            self._check(fd, tracked, st.st_size)
+            more = self._read_chunks(fd, tracked, final)
+            self._note_partial(tracked, st.st_size, final)
+            return more
+        finally:
+            os.close(fd)
+
+    def _check(self, fd: int, tracked: TrackedFile, size: int) -> None:
+        verdict = check_identity(fd, tracked, size)
+        if verdict == "same":
+            return
+        log.info(f"file {verdict}", extra={"event": f"file_{verdict}", "file": tracked.path})
+        tracked.offset = tracked.lines = 0
+        tracked.state = "active"
+        tracked.fp_len, tracked.fingerprint = 0, fingerprint(b"")
+        if verdict == "replaced":
+            tracked.first_seen = time.time()
+            if tracked.outbox != tracked.path:
+                tracked.outbox = tracked.path
+                if not self.outbox.is_known(tracked.outbox):
+                    size_now = self.outbox.adopt(tracked.outbox)
+                    self.store.commit([], {tracked.outbox: size_now}, [], now=time.time())
+        check_identity(fd, tracked, size)
+
+    def _read_chunks(self, fd: int, tracked: TrackedFile, final: bool) -> bool:
+        """Read until EOF or the file's budget is spent; True when data remains."""
+        read = 0
+        limit = self.settings.max_line_bytes
+        while read < FILE_BUDGET_BYTES:
+            start = tracked.offset
+            chunk = read_chunk(fd, tracked, max_line_bytes=limit, final=final)
+            if chunk.skipped:
+                self._report_skipped(tracked, chunk.skipped)
+            if chunk.lines:
+                out, dead = self.route(chunk.lines, tracked.path, chunk.first_line_no)
+                self._write(tracked.outbox, out, tracked.path, chunk.first_line_no)
+                self._dead.extend(dead)
+            tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
+            tracked.state = "skipping" if chunk.skipping else "active"
+            tracked.updated = time.time()
+            nbytes = chunk.end_offset - start
+            if nbytes <= 0:
+                return False
+            read += nbytes
+            self.telemetry.add_counts(bytes_read=nbytes, lines_read=len(chunk.lines))
+        return True
+
+    def _write(self, rel: str, out: list[str], file: str, first_line_no: int) -> None:
+        if not out:
+            return
+        try:
+            text = "\n".join(out)
+        except TypeError:
+            out = self._only_text(out, file, first_line_no)
+            if not out:
+                return
+            text = "\n".join(out)
+        data = (text + "\n").encode("utf-8", "surrogateescape")
+        self.outbox.append(rel, data)
+        self._pending_bytes += len(data)
+        self.telemetry.add_counts(lines_out=len(out))
+
+    def _only_text(self, out: list[object], file: str, first_line_no: int) -> list[str]:
+        """Dead-letter outbox lines that are not text (a processor emitted a non-str)."""
+        kept: list[str] = []
+        for line in out:
+            if isinstance(line, str):
+                kept.append(line)
+            else:
+                self._dead.append(
+                    DeadLetter(time.time(), file, None, "end", "outbox",
+                               f"TypeError: outbox line must be str, got {type(line).__name__}",
+                               repr(line))
+                )  # fmt: skip
+        return kept
+
+    def _report_skipped(self, tracked: TrackedFile, skipped: list[tuple[int, int]]) -> None:
+        now = time.time()
+        records = [
+            ErrorRecord(
+                now,
+                "inbox",
+                f"LineTooLong: line of {size} bytes or more skipped "
+                f"(max_line_bytes is {self.settings.max_line_bytes})",
+                tracked.path,
+                line_no,
+                None,
+            )
+            for line_no, size in skipped
+        ]
+        self.telemetry.add_errors(records)
+        for r in records:
+            extra = {"event": "error", "processor": "inbox", "file": r.file, "line_no": r.line_no}
+            log.warning(r.message, extra=extra)
+
+    def _note_partial(self, tracked: TrackedFile, size: int, final: bool) -> None:
+        key = tracked.key
+        if size != tracked.size:
+            tracked.changed_at = time.monotonic()
+            tracked.size = size
+        if tracked.offset < size and not final and tracked.state != "skipping":
+            self._partials[key] = tracked.changed_at
+        else:
+            self._partials.pop(key, None)
+
+    # -- committing ---------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """fsync the outbox, then one transaction: checkpoints, outbox sizes, dead letters."""
+        if not (self._touched or self._dead or self._forget):
+            return
+        synced = self.outbox.sync()
+        sizes = {rel: self.outbox.sizes[rel] for rel in synced}
+        self.store.commit(
+            list(self._touched.values()), sizes, self._dead, now=time.time(), forget=self._forget
+        )
+        self._touched.clear()
+        self._dead = []
+        self._forget = []
+        self._pending_bytes = 0
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.store.close()
+
+
+__all__ = ["FileReader", "Found", "Path"]

@@ -1,0 +1,221 @@
+"""Reading input files: identity, eligibility, chunked reads of complete lines.
+
+A file is known by (device, inode) and a fingerprint of its first bytes, never by name,
+so a rename inside the inbox is not read again, a truncated file is read from the start,
+and a new file on a reused inode is detected. Reads are bounded (one chunk at a time) so
+memory stays flat whatever a file holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK_BYTES = 1024 * 1024
+FINGERPRINT_BYTES = 1024
+SKIP_SUFFIXES = (".tmp", ".part", ".swp", "~")
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def is_eligible_name(name: str) -> bool:
+    """Hidden names and editor/partial-download suffixes are never read."""
+    return not name.startswith(".") and not name.endswith(SKIP_SUFFIXES)
+
+
+def is_eligible_relpath(rel: str) -> bool:
+    return all(is_eligible_name(part) for part in rel.split("/"))
+
+
+def fingerprint(head: bytes) -> str:
+    return hashlib.blake2b(head, digest_size=12).hexdigest()
+
+
+@dataclass(slots=True)
+class TrackedFile:
+    """The reading state of one input file (mutable: owned by the processing thread)."""
+
+    dev: int
+    ino: int
+    fp_len: int
+    fingerprint: str
+    path: str  # relative to the inbox, '/'-separated
+    offset: int  # first byte not yet consumed
+    lines: int  # lines consumed so far (the next line is number lines + 1)
+    outbox: str  # relative path of the outbox file its lines go to
+    first_seen: float
+    updated: float
+    state: str = "active"  # active | skipping | gone
+    size: int = 0
+    changed_at: float = 0.0  # monotonic time the size last changed
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.dev, self.ino)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Complete lines read from one file, and where the file stands after them."""
+
+    lines: list[str]
+    first_line_no: int
+    end_offset: int
+    end_lines: int
+    skipped: list[tuple[int, int]]  # (line number, bytes) of lines over max_line_bytes
+    skipping: bool  # inside an over-long line whose end has not been written yet
+
+
+def scan(root: Path) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+    """Every eligible regular file under `root`: (dev, ino) -> (relative path, lstat).
+
+    Symbolic links (to files or folders), FIFOs, sockets and devices are skipped
+    without being opened.
+    """
+    found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not is_eligible_name(entry.name):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            rel = prefix + entry.name
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((entry.path, rel + "/"))
+            elif stat.S_ISREG(st.st_mode):
+                found[(st.st_dev, st.st_ino)] = (rel, st)
+    return found
+
+
+def open_regular(path: Path) -> tuple[int, os.stat_result] | None:
+    """Open a regular file without following links or blocking on a FIFO; None otherwise."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd, st
+
+
+def check_identity(fd: int, tracked: TrackedFile, size: int) -> str:
+    """Compare a file with its checkpoint: 'same', 'truncated' or 'replaced'.
+
+    Also extends the fingerprint as the file grows, so that short files get a stronger
+    one later.
+    """
+    if size < tracked.offset:
+        return "truncated"
+    if size < tracked.fp_len:
+        return "replaced"
+    head = os.pread(fd, FINGERPRINT_BYTES, 0)
+    if fingerprint(head[: tracked.fp_len]) != tracked.fingerprint:
+        return "replaced"
+    if len(head) > tracked.fp_len:
+        tracked.fp_len = len(head)
+        tracked.fingerprint = fingerprint(head)
+    return "same"
+
+
+def decode_lines(data: bytes) -> list[str]:
+    """Complete lines (data ends with a newline) as text; invalid UTF-8 becomes U+FFFD."""
+    text = data.decode("utf-8", "replace")
+    lines = text.split("\n")
+    lines.pop()
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def read_chunk(
+    fd: int,
+    tracked: TrackedFile,
+    *,
+    max_line_bytes: int,
+    final: bool,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Chunk:
+    """Read complete lines after tracked.offset: at most about one chunk of them.
+
+    The returned chunk is contiguous (its lines are numbered from first_line_no on). It
+    holds no lines when the file has nothing complete to give, or when the only thing
+    read was an over-long line, which is skipped and reported in `skipped`. With
+    `final` (idle timeout, --once) a last line without a newline counts as complete.
+    """
+    offset, consumed = tracked.offset, tracked.lines
+    if tracked.state == "skipping":
+        end, found = _skip_to_newline(fd, offset)
+        return Chunk([], consumed + 1, end, consumed + found, [], not found)
+    data = os.pread(fd, chunk_bytes, offset)
+    nl = data.rfind(b"\n")
+    if nl < 0:
+        if len(data) == chunk_bytes and max_line_bytes >= chunk_bytes:
+            data = os.pread(fd, max_line_bytes + 1, offset)
+            nl = data.find(b"\n")
+            data = data[: nl + 1] if nl >= 0 else data
+        if nl < 0:
+            if len(data) > max_line_bytes:
+                return _skip_long(fd, offset, consumed, len(data))
+            if not (final and data):
+                return Chunk([], consumed + 1, offset, consumed, [], False)
+            lines = decode_lines(data + b"\n")
+            return Chunk(lines, consumed + 1, offset + len(data), consumed + 1, [], False)
+    complete = data[: nl + 1]
+    lines = decode_lines(complete)
+    if len(complete) > max_line_bytes:
+        first_long = _first_long(lines, max_line_bytes)
+        if first_long == 0:
+            size = complete.find(b"\n")
+            return Chunk(
+                [], consumed + 2, offset + size + 1, consumed + 1, [(consumed + 1, size)], False
+            )
+        if first_long > 0:
+            cut = 0
+            for _ in range(first_long):
+                cut = complete.index(b"\n", cut) + 1
+            complete, lines = complete[:cut], lines[:first_long]
+    return Chunk(lines, consumed + 1, offset + len(complete), consumed + len(lines), [], False)
+
+
+def _first_long(lines: list[str], max_line_bytes: int) -> int:
+    """Index of the first line over max_line_bytes (UTF-8 bytes), or -1."""
+    if max(map(len, lines), default=0) * 4 <= max_line_bytes:
+        return -1
+    for i, line in enumerate(lines):
+        if len(line) * 4 > max_line_bytes and len(line.encode("utf-8", "replace")) > max_line_bytes:
+            return i
+    return -1
+
+
+def _skip_long(fd: int, offset: int, consumed: int, seen: int) -> Chunk:
+    end, found = _skip_to_newline(fd, offset + seen)
+    skipped = [(consumed + 1, end - offset)]
+    return Chunk([], consumed + 1, end, consumed + found, skipped, not found)
+
+
+def _skip_to_newline(fd: int, offset: int) -> tuple[int, bool]:
+    """Move past the rest of an over-long line; (new offset, whether its end was seen)."""
+    while True:
+        data = os.pread(fd, CHUNK_BYTES, offset)
+        if not data:
+            return offset, False
+        nl = data.find(b"\n")
+        if nl >= 0:
+            return offset + nl + 1, True
+        offset += len(data)

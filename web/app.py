@@ -1,0 +1,241 @@
+"""The HTTP API and dashboard: `create_app(ctx)` builds a FastAPI app with no globals.
+
+Handlers that only read memory are `async` and run on the server's event loop: they copy
+a Telemetry snapshot (taken under its lock) and serialise it outside, to plain JSON
+bytes without pydantic, since they share the GIL with a busy engine. Handlers that touch
+SQLite or files are plain functions run in the worker pool, each worker on its own
+read-only connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from store.history import HistoryReader, HistoryUnavailable
+from store.logfiles import InvalidLogName, LogNotFound, LogUnreadable, list_logs, read_log
+from store.records import describe, path_of
+from store.telemetry import Telemetry
+from web.metrics import build_registry, render
+from web.security import GuardMiddleware
+
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
+LIMIT_MAX = 10_000
+HISTORY_ROWS_MAX = 100_000
+TAIL_LINES_MAX = 100_000
+HISTORY_WINDOW_S = 24 * 3600.0
+STEP_MAX_S = 366 * 24 * 3600.0
+
+Limit = Annotated[int | None, Query(ge=0)]
+Seconds = Annotated[float | None, Query(allow_inf_nan=False)]
+Text = Annotated[str | None, Query(max_length=1000)]
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """Everything the API reads: the live telemetry, the database, the logs folder."""
+
+    telemetry: Telemetry
+    db_path: Path
+    logs_dir: Path
+    token: str | None = None
+    version: str = "0"
+    static_dir: Path = field(default=DEFAULT_STATIC_DIR)
+    extra_health: Callable[[], dict[str, Any]] | None = None
+
+
+def json_response(doc: Any, status_code: int = 200) -> Response:
+    """Compact JSON bytes, skipping FastAPI's validation and encoding layers."""
+    body = json.dumps(doc, separators=(",", ":"), default=str)
+    return Response(body.encode(), status_code=status_code, media_type="application/json")
+
+
+def clamp(limit: int | None, default: int | None, maximum: int) -> int | None:
+    """`limit` (or `default` when absent) capped at `maximum`; None means no limit."""
+    value = default if limit is None else limit
+    return None if value is None else min(value, maximum)
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    """Build the API for `ctx`; every piece of state lives in this closure or in ctx."""
+    app = FastAPI(
+        title="inboxd",
+        version=ctx.version,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(GuardMiddleware, token=ctx.token)
+    _add_error_handlers(app)
+    _add_live_routes(app, ctx)
+    _add_history_routes(app, ctx)
+    _add_log_routes(app, ctx)
+    _add_page_routes(app, ctx)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def invalid_name(_: Request, exc: Exception) -> Response:
+        return json_response({"detail": str(exc)}, 400)
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return json_response({"detail": str(exc)}, 404)
+
+    async def unreadable(_: Request, exc: Exception) -> Response:
+        return json_response({"detail": str(exc)}, 422)
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        return json_response({"detail": str(exc)}, 503)
+
+    app.add_exception_handler(InvalidLogName, invalid_name)
+    app.add_exception_handler(LogNotFound, not_found)
+    app.add_exception_handler(LogUnreadable, unreadable)
+    app.add_exception_handler(HistoryUnavailable, unavailable)
+
+
+def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
+    telemetry = ctx.telemetry
+    registry = build_registry(telemetry, version=ctx.version)
+
+    @app.get("/stats")
+    async def stats() -> Response:
+        return json_response(telemetry.stats())
+
+    @app.get("/trace")
+    async def trace(limit: Limit = None) -> Response:
+        return json_response(telemetry.trace_paths(clamp(limit, None, LIMIT_MAX)))
+
+    @app.get("/traces")
+    async def traces(
+        limit: Limit = None, tag: Text = None, file: Text = None, q: Text = None
+    ) -> Response:
+        wanted = clamp(limit, 1000, LIMIT_MAX) or 0
+        needle = q.casefold() if q else None
+        found: list[dict[str, Any]] = []
+        for record in reversed(telemetry.trace_records()):
+            if len(found) >= wanted:
+                break
+            if file and (record.file is None or file not in record.file):
+                continue
+            if needle and (record.line is None or needle not in record.line.casefold()):
+                continue
+            path = path_of(record.node)
+            if tag and tag not in path:
+                continue
+            found.append(
+                {
+                    "time": record.ts,
+                    "path": path,
+                    "file": record.file,
+                    "line_no": record.line_no,
+                    "line": record.line,
+                }
+            )
+        found.reverse()
+        return json_response(found)
+
+    @app.get("/errors")
+    async def errors(limit: Limit = None, processor: Text = None) -> Response:
+        records = telemetry.error_records()
+        if processor is not None:
+            records = [r for r in records if r.processor == processor]
+        wanted = clamp(limit, None, LIMIT_MAX)
+        if wanted is not None:
+            records = records[-wanted:] if wanted > 0 else []
+        return json_response([r.as_dict() for r in records])
+
+    @app.get("/files")
+    async def files() -> Response:
+        return json_response([f.as_dict() for f in telemetry.files()])
+
+    @app.get("/health")
+    async def health() -> Response:
+        doc: dict[str, Any] = {
+            "status": "ok",
+            "uptime": round(time.time() - telemetry.started, 3),
+            "version": ctx.version,
+            "tracing": telemetry.trace_enabled,
+        }
+        if ctx.extra_health is not None:
+            try:
+                doc.update(ctx.extra_health())
+            except Exception as exc:
+                doc["status"] = "error"
+                doc["error"] = describe(exc)
+        return json_response(doc, 200 if doc["status"] == "ok" else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
+    history = HistoryReader(ctx.db_path)
+
+    @app.get("/history/stats")
+    def history_stats(
+        since: Seconds = None,
+        until: Seconds = None,
+        processor: Text = None,
+        step: Annotated[float | None, Query(ge=1, le=STEP_MAX_S, allow_inf_nan=False)] = None,
+        limit: Limit = None,
+    ) -> Response:
+        end = time.time() if until is None else until
+        start = end - HISTORY_WINDOW_S if since is None else since
+        rows = history.metrics(
+            start,
+            end,
+            processor,
+            step,
+            limit=clamp(limit, HISTORY_ROWS_MAX, HISTORY_ROWS_MAX),
+        )
+        return json_response(rows)
+
+    @app.get("/history/errors")
+    def history_errors(
+        since: Seconds = None, processor: Text = None, limit: Limit = None
+    ) -> Response:
+        wanted = clamp(limit, 100, LIMIT_MAX) or 0
+        return json_response(history.errors(since, processor, wanted))
+
+    @app.get("/deadletter")
+    def deadletter(limit: Limit = None, file: Text = None) -> Response:
+        wanted = clamp(limit, 100, LIMIT_MAX) or 0
+        return json_response(history.deadletters(wanted, file))
+
+
+def _add_log_routes(app: FastAPI, ctx: ApiContext) -> None:
+    logs_dir = ctx.logs_dir
+
+    @app.get("/logs")
+    def logs() -> Response:
+        return json_response(list_logs(logs_dir))
+
+    @app.get("/logs/{name}")
+    def log_file(name: str, tail: Limit = None) -> Response:
+        text = read_log(logs_dir, name, clamp(tail, None, TAIL_LINES_MAX))
+        return PlainTextResponse(text)
+
+
+def _add_page_routes(app: FastAPI, ctx: ApiContext) -> None:
+    static_dir = ctx.static_dir
+    index = static_dir / "index.html"
+
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        try:
+            body = index.read_bytes()
+        except OSError:
+            return PlainTextResponse("dashboard page not installed", status_code=503)
+        return Response(body, media_type="text/html; charset=utf-8")
+
+    if static_dir.is_dir():
+        app.mount("/static", StaticFiles(directory=static_dir), name="static")

@@ -1,0 +1,99 @@
+"""Prometheus exposition of the engine's telemetry.
+
+A custom Collector reads the same Telemetry snapshot that /stats serves, so the figures
+never disagree and no second set of counters is kept. Each app gets its own
+CollectorRegistry; nothing is registered on prometheus_client's global one. Labels are
+per processor only, never per file or line, to keep series cardinality bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from store.telemetry import Telemetry
+
+# Per-processor counters: (metric name, key in a /stats entry, help).
+PROCESSOR_METRICS = (
+    ("inboxd_processor_lines_total", "count", "Lines handed to the processor."),
+    ("inboxd_processor_seconds_total", "time", "Seconds spent inside the processor."),
+    ("inboxd_processor_errors_total", "errors", "Exceptions raised by the processor."),
+    ("inboxd_processor_retries_total", "retries", "Attempts after the first."),
+)
+
+# Engine-wide counters: (metric name, key in Telemetry.counters(), help).
+ENGINE_COUNTERS = (
+    ("inboxd_bytes_read_total", "bytes_read", "Bytes read from inbox files."),
+    ("inboxd_lines_read_total", "lines_read", "Complete lines read from inbox files."),
+    ("inboxd_lines_out_total", "lines_out", "Lines written to the outbox."),
+    ("inboxd_deadletters_total", "deadletters", "Lines sent to the dead-letter table."),
+    ("inboxd_errors_dropped_total", "errors_dropped", "Error rows dropped before SQLite."),
+    ("inboxd_traces_dropped_total", "traces_dropped", "Trace rows dropped before SQLite."),
+)
+
+
+class TelemetryCollector(Collector):
+    """Turns one Telemetry snapshot into metric families at each scrape."""
+
+    def __init__(self, telemetry: Telemetry, *, version: str) -> None:
+        self.telemetry = telemetry
+        self.version = version
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.telemetry.stats()
+        for name, key, doc in PROCESSOR_METRICS:
+            family = CounterMetricFamily(name, doc, labels=["processor"])
+            for processor, figures in stats.items():
+                family.add_metric([processor], float(figures[key]))
+            yield family
+
+        counters = self.telemetry.counters()
+        for name, key, doc in ENGINE_COUNTERS:
+            yield CounterMetricFamily(name, doc, value=float(counters.get(key, 0)))
+        yield GaugeMetricFamily(
+            "inboxd_dirty_files",
+            "Files marked changed and waiting to be read.",
+            value=float(counters.get("dirty", 0)),
+        )
+
+        files = self.telemetry.files()
+        yield GaugeMetricFamily(
+            "inboxd_files_tracked", "Input files currently tracked.", value=float(len(files))
+        )
+        yield GaugeMetricFamily(
+            "inboxd_lag_bytes",
+            "Bytes of tracked input files not read yet, summed over files.",
+            value=float(sum(f.lag for f in files)),
+        )
+        yield GaugeMetricFamily(
+            "inboxd_start_time_seconds",
+            "Start time of the engine since the Unix epoch.",
+            value=self.telemetry.started,
+        )
+        yield GaugeMetricFamily(
+            "inboxd_tracing_enabled",
+            "1 when every line's path is recorded.",
+            value=1.0 if self.telemetry.trace_enabled else 0.0,
+        )
+        info = GaugeMetricFamily("inboxd_build_info", "Version of inboxd.", labels=["version"])
+        info.add_metric([self.version], 1.0)
+        yield info
+
+
+def build_registry(telemetry: Telemetry, *, version: str) -> CollectorRegistry:
+    """A registry of its own holding the telemetry and the process collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TelemetryCollector(telemetry, version=version))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition of `registry`."""
+    return generate_latest(registry)
