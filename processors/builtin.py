@@ -41,11 +41,15 @@ _JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level", "levelname")
 # format puts it, and it keeps long lines cheap.
 _LEVEL_HEAD_CHARS = 160
 
+# A key is a secret word, alone or as the last part of a compound name (`access_token`,
+# `db_password`, `X-Api-Key`). A quoted value is masked up to its closing quote, so a
+# password with spaces does not leak its tail.
 _SECRET = re.compile(
     r"""(?ix)
-    (?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\b
-        ["']?\s*[:=]\s*["']?)
-    (?P<value>[^\s"',;&]+)
+    (?P<key>\b(?:[a-z0-9]+[_.-]){0,3}
+        (?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\b
+        ["']?\s*[:=]\s*)
+    (?:(?P<quoted>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')|(?P<open>["']?)[^\s"',;&]+)
     """
 )
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
@@ -64,7 +68,7 @@ def level_of(line: str) -> str:
                 if isinstance(value, str):
                     return LEVELS.get(value.strip().lower(), "info")
                 if isinstance(value, int) and not isinstance(value, bool):
-                    # Numeric levels as Python's logging and pino/bunyan use them.
+                    # A numeric `level` is what pino and bunyan write.
                     return _numeric_level(value)
             return "info"
     m = _LEVEL_WORD.search(line, 0, _LEVEL_HEAD_CHARS)
@@ -72,7 +76,8 @@ def level_of(line: str) -> str:
 
 
 def _numeric_level(value: int) -> str:
-    if value >= 100:
+    """pino/bunyan numbers (10 trace ... 60 fatal) or the same scale divided by ten."""
+    if value >= 10:
         value //= 10  # bunyan/pino: 30 info, 40 warn, 50 error
     if value >= 4:
         return "error" if value >= 5 else "warn"
@@ -106,10 +111,17 @@ def drop(line: str) -> Iterator[tuple[str, str]]:
 
 def redact_secrets(line: str) -> Iterator[tuple[str, str]]:
     """Mask values of password/token/api_key/secret fields and bearer tokens, then `end`."""
-    if "=" in line or ":" in line or "earer" in line:
-        line = _SECRET.sub(r"\g<key>***", line)
+    if "=" in line or ":" in line or "earer" in line or "EARER" in line:
+        line = _SECRET.sub(_mask, line)
         line = _BEARER.sub(r"\1 ***", line)
     yield "end", line
+
+
+def _mask(m: re.Match[str]) -> str:
+    quoted = m.group("quoted")
+    if quoted:
+        return f"{m.group('key')}{quoted[0]}***{quoted[0]}"
+    return f"{m.group('key')}{m.group('open')}***"
 
 
 class Throttle:

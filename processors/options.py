@@ -169,8 +169,9 @@ def settings_from(argv: list[str] | None = None, env: dict[str, str] | None = No
     values["pipeline"] = pipeline
     settings = Settings(**values)
     if settings.host not in LOOPBACK_HOSTS and not settings.token and not settings.once:
+        origin = "command line: --host" if "host" in cli else f"{values['config']}: [daemon] host"
         raise ConfigError(
-            f"refusing to serve the API on {settings.host} without a token "
+            f"{origin}: refusing to serve the API on {settings.host} without a token "
             "(set --token or INBOXD_TOKEN, or bind to 127.0.0.1)"
         )
     return settings

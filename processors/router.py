@@ -11,9 +11,11 @@ list is built only when someone reads the trace.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -23,13 +25,17 @@ from store.records import (
     DeadLetter,
     ErrorRecord,
     PathNode,
-    TraceRecord,
+    TraceBatch,
     clip,
     describe,
 )
 
 _by_origin = itemgetter(0)
-Item = tuple[Any, ...]  # (origin, line) or, tracing, (origin, line, node)
+# A branch waiting at a tag: (origin, line, link). `origin` is the index of the input
+# line; `link` is, untraced, the item the branch came from and, traced, its path node.
+# Either way it tells which call produced a branch, so a failed call's outputs can be
+# taken back exactly without copying every call's outputs first.
+Item = tuple[Any, ...]
 
 
 class HopLimitExceeded(Exception):
@@ -51,7 +57,7 @@ class Routed:
     out: list[str] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
-    traces: list[TraceRecord] = field(default_factory=list)
+    traces: TraceBatch | None = None
     stats: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -63,19 +69,20 @@ class _Batch:
     ts: float
     routed: Routed
     trace: bool
+    terminals: list[tuple[int, PathNode]] = field(default_factory=list)
 
     def line_no(self, origin: int) -> int:
         return self.first_line_no + origin
 
-    def fail(self, node: Node, origin: int, exc: BaseException, line: Any, tag: str) -> None:
-        """Record an error; with `tag`, the branch is dead."""
+    def fail(self, node: Node, origin: int, exc: BaseException, line: Any) -> None:
+        """Record one failed attempt (or bad output) of a processor."""
         message = describe(exc)
         self.routed.errors.append(
             ErrorRecord(self.ts, node.name, message, self.file, self.line_no(origin), clip(line))
         )
 
     def dead(self, node: Node, origin: int, exc: BaseException, line: Any, tag: str) -> None:
-        self.fail(node, origin, exc, line, tag)
+        """Send a branch to the dead letters."""
         text = line if isinstance(line, str) else repr(line)
         self.routed.deadletters.append(
             DeadLetter(
@@ -84,9 +91,7 @@ class _Batch:
         )
 
     def terminate(self, origin: int, path: PathNode) -> None:
-        self.routed.traces.append(
-            TraceRecord(self.ts, path, self.file, self.line_no(origin), clip(self.lines[origin]))
-        )
+        self.terminals.append((origin, path))
 
 
 class Router:
@@ -106,7 +111,21 @@ class Router:
         self._clock = clock
 
     def route(self, lines: list[str], file: str | None = None, first_line_no: int = 1) -> Routed:
-        """Push `lines` (entering as `start`) through the graph; never raises for a line."""
+        """Push `lines` (entering as `start`) through the graph; never raises for a line.
+
+        The cyclic garbage collector is paused for the batch: it would otherwise walk the
+        batch's hundreds of thousands of young tuples again and again (measured: twice
+        the routing time with tracing on), and a batch creates no cycles of its own.
+        """
+        if not gc.isenabled():
+            return self._route(lines, file, first_line_no)
+        gc.disable()
+        try:
+            return self._route(lines, file, first_line_no)
+        finally:
+            gc.enable()
+
+    def _route(self, lines: list[str], file: str | None, first_line_no: int) -> Routed:
         routed = Routed()
         stats = routed.stats
         for name in self.pipeline.names:
@@ -115,13 +134,14 @@ class Router:
             return routed
         batch = _Batch(lines, file, first_line_no, self._clock(), routed, self.trace)
         nodes = self.pipeline.nodes
+        run = self._run_traced if self.trace else self._run_plain
         ends: list[Item] = []
+        starts: list[Item]
         if self.trace:
-            wave: dict[str, list[Item]] = {
-                START: [(o, line, START_NODE) for o, line in enumerate(lines)]
-            }
+            starts = [(o, line, START_NODE) for o, line in enumerate(lines)]
         else:
-            wave = {START: list(enumerate(lines))}
+            starts = list(zip(range(len(lines)), lines, repeat(None), strict=False))
+        wave: dict[str, list[Item]] = {START: starts}
         hop = 0
         while wave:
             hop += 1
@@ -132,7 +152,6 @@ class Router:
             appenders[END] = ends.append
             for tag, items in wave.items():
                 node = nodes[tag]
-                run = self._run_traced if self.trace else self._run_plain
                 t0 = time.perf_counter()
                 errors, retries = run(node, items, appenders, batch)
                 s = stats[node.name]
@@ -144,8 +163,10 @@ class Router:
         if len(ends) > 1:
             ends.sort(key=_by_origin)
         if self.trace:
-            for item in ends:
-                batch.terminate(item[0], item[2])
+            terminals = batch.terminals
+            terminals.extend([(item[0], item[2]) for item in ends])
+            terminals.sort(key=_by_origin)
+            routed.traces = TraceBatch(batch.ts, file, first_line_no, lines, terminals)
         routed.out = [item[1] for item in ends]
         return routed
 
@@ -155,21 +176,17 @@ class Router:
         fn = node.fn
         errors = retries = 0
         for item in items:
+            o, x, _link = item
+            res = None
             try:
-                res = list(fn(item[1]))
+                res = fn(x)
+                for t, line in res:
+                    appenders[t]((o, line, item))
             except Exception as exc:
-                res, e, r = self._retry(node, item, exc, batch)
+                bad = line if _is_routing_miss(res, exc) else None
+                e, r = self._recover(node, item, res, exc, bad, appenders, batch)
                 errors += e
                 retries += r
-                if res is None:
-                    continue
-            o = item[0]
-            try:
-                for t, line in res:
-                    appenders[t]((o, line))
-            except Exception:
-                self._rollback(res, appenders)
-                errors += self._distribute(node, item, res, appenders, batch)
         return errors, retries
 
     def _run_traced(
@@ -177,96 +194,159 @@ class Router:
     ) -> tuple[int, int]:
         fn = node.fn
         errors = retries = 0
+        terminals = batch.terminals
         for item in items:
-            path = item[2]
+            o, x, path = item
+            res = None
             try:
-                res = list(fn(item[1]))
-            except Exception as exc:
-                res, e, r = self._retry(node, item, exc, batch)
-                errors += e
-                retries += r
-                if res is None:
-                    continue
-                path = _retried(path, r)
-            o = item[0]
-            if not res:
-                batch.terminate(o, path)
-                continue
-            try:
+                res = fn(x)
+                emitted = False
                 for t, line in res:
                     appenders[t]((o, line, (t, path)))
-            except Exception:
-                self._rollback(res, appenders)
-                errors += self._distribute(node, (o, item[1], path), res, appenders, batch)
+                    emitted = True
+                if not emitted:
+                    terminals.append((o, path))
+            except Exception as exc:
+                bad = line if _is_routing_miss(res, exc) else None
+                e, r = self._recover(node, item, res, exc, bad, appenders, batch)
+                errors += e
+                retries += r
         return errors, retries
 
+    # -- the slow path: only after a call raised or emitted something unroutable ----------
+
+    def _recover(
+        self,
+        node: Node,
+        item: Item,
+        res: Any,
+        exc: Exception,
+        bad_line: Any,
+        appenders: dict[str, Any],
+        batch: _Batch,
+    ) -> tuple[int, int]:
+        """Finish one call the fast loop tripped on; returns (errors, retries)."""
+        if res is None or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
+            # The processor itself raised: take back what it emitted, then retry.
+            _take_back(item, appenders, batch.trace)
+            return self._retry(node, item, exc, appenders, batch)
+        done = _count_owned(item, appenders, batch.trace)
+        try:
+            rest = _remaining(res, done + 1)
+        except Exception as again:
+            _take_back(item, appenders, batch.trace)
+            return self._retry(node, item, again, appenders, batch)
+        if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+            first: list[Any] = [(exc.args[0], bad_line)]
+        else:
+            first = [_Malformed(exc)]
+        return self._distribute(node, item, first + rest, appenders, batch), 0
+
     def _retry(
-        self, node: Node, item: Item, exc: Exception, batch: _Batch
-    ) -> tuple[list[Any] | None, int, int]:
-        """Call the processor again up to its retries; (outputs or None, errors, retries)."""
+        self, node: Node, item: Item, exc: Exception, appenders: dict[str, Any], batch: _Batch
+    ) -> tuple[int, int]:
+        """Call the processor again up to its retries, then give the line up."""
+        o, x, link = item
         errors = 1
-        batch.fail(node, item[0], exc, item[1], node.tag)
+        batch.fail(node, o, exc, x)
         for attempt in range(1, node.retries + 1):
+            if batch.trace:
+                link = ("retry", link)
+                item = (o, x, link)
             try:
-                return list(node.fn(item[1])), errors, attempt
+                res = [*node.fn(x)]
             except Exception as again:
                 errors += 1
                 exc = again
-                batch.fail(node, item[0], exc, item[1], node.tag)
-        retries = node.retries
-        batch.routed.deadletters.append(
-            DeadLetter(
-                batch.ts, batch.file, batch.line_no(item[0]), node.tag, node.name,
-                describe(exc), item[1] if isinstance(item[1], str) else repr(item[1]),
-            )
-        )  # fmt: skip
+                batch.fail(node, o, exc, x)
+                continue
+            return errors + self._distribute(node, item, res, appenders, batch), attempt
+        batch.dead(node, o, exc, x, node.tag)
         if batch.trace:
-            batch.terminate(item[0], _retried(item[2], retries))
-        return None, errors, retries
-
-    @staticmethod
-    def _rollback(res: list[Any], appenders: dict[str, Any]) -> None:
-        """Undo the appends the fast path made for one call's outputs before it tripped."""
-        for pair in res:
-            try:
-                t, _line = pair
-                append = appenders[t]
-            except Exception:
-                return
-            append.__self__.pop()
+            batch.terminate(o, link)
+        return errors, node.retries
 
     def _distribute(
         self, node: Node, item: Item, res: list[Any], appenders: dict[str, Any], batch: _Batch
     ) -> int:
         """Route one call's outputs pair by pair, stopping only the bad branches."""
-        o = item[0]
+        o, x, link = item
         errors = 0
-        path = item[2] if batch.trace else None
+        emitted = False
         for pair in res:
-            if not (isinstance(pair, tuple | list) and len(pair) == 2):
-                exc: Exception = BadOutput(f"expected a (tag, line) pair, got {pair!r:.80}")
-                tag = "?"
+            exc: Exception
+            if isinstance(pair, _Malformed):
+                exc, tag, line = BadOutput(f"bad output: {describe(pair.exc)}"), "?", x
+            elif not (isinstance(pair, tuple | list) and len(pair) == 2):
+                exc, tag, line = BadOutput(f"expected a (tag, line) pair, got {pair!r:.80}"), "?", x
             elif not isinstance(pair[0], str) or not isinstance(pair[1], str):
                 exc = BadOutput(f"tag and line must be str, got {pair!r:.80}")
-                tag = pair[0] if isinstance(pair[0], str) else "?"
+                tag, line = (pair[0] if isinstance(pair[0], str) else "?"), x
             elif pair[0] in appenders:
-                t, line = pair
-                appenders[t]((o, line, (t, path)) if batch.trace else (o, line))
+                t, out = pair
+                appenders[t]((o, out, (t, link)) if batch.trace else (o, out, item))
+                emitted = True
                 continue
             elif pair[0] in self.pipeline.nodes:
                 exc = HopLimitExceeded(f"line passed {self.max_hops} processors (max_hops)")
-                tag = pair[0]
+                tag, line = pair[0], pair[1]
             else:
-                exc = UnknownTag(f"no processor for tag {pair[0]!r}")
-                tag = pair[0]
+                exc, tag, line = UnknownTag(f"no processor for tag {pair[0]!r}"), pair[0], pair[1]
             errors += 1
-            batch.dead(node, o, exc, pair[1] if tag != "?" else item[1], tag)
-            if batch.trace and path is not None:
-                batch.terminate(o, path)
+            batch.fail(node, o, exc, line)
+            batch.dead(node, o, exc, line, tag)
+            if batch.trace:
+                batch.terminate(o, link)
+        if not emitted and not errors and batch.trace:
+            batch.terminate(o, link)
         return errors
 
 
-def _retried(path: PathNode, retries: int) -> PathNode:
-    for _ in range(retries):
-        path = ("retry", path)
-    return path
+class _Malformed:
+    """Stands for an output pair the fast loop could not unpack."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+def _is_routing_miss(res: Any, exc: Exception) -> bool:
+    """True when a KeyError came from looking up an emitted tag, not from the processor."""
+    tb = exc.__traceback__
+    return res is not None and isinstance(exc, KeyError) and tb is not None and tb.tb_next is None
+
+
+def _owns(entry: Item, item: Item, traced: bool) -> bool:
+    """Whether a branch waiting in a bucket was emitted by the call on `item`."""
+    if traced:
+        return bool(entry[0] == item[0] and entry[2][1] is item[2])
+    return entry[2] is item
+
+
+def _take_back(item: Item, appenders: dict[str, Any], traced: bool) -> None:
+    """Remove what the call on `item` emitted: its branches sit at the buckets' tails."""
+    for append in appenders.values():
+        bucket = append.__self__
+        while bucket and _owns(bucket[-1], item, traced):
+            bucket.pop()
+
+
+def _count_owned(item: Item, appenders: dict[str, Any], traced: bool) -> int:
+    count = 0
+    for append in appenders.values():
+        bucket = append.__self__
+        i = len(bucket) - 1
+        while i >= 0 and _owns(bucket[i], item, traced):
+            count += 1
+            i -= 1
+    return count
+
+
+def _remaining(res: Any, consumed: int) -> list[Any]:
+    """The outputs of a call after the first `consumed` ones, as a list."""
+    if iter(res) is res:
+        return [*res]
+    if isinstance(res, Sequence):
+        return list(res[consumed:])
+    return [*res][consumed:]

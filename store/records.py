@@ -71,6 +71,27 @@ class TraceRecord(NamedTuple):
         }
 
 
+class TraceBatch(NamedTuple):
+    """The terminated branches of one routed batch, kept cheap until someone reads them.
+
+    `terminals` holds (index of the input line, path node) pairs; records are built
+    only for the few that a ring or the flusher keeps.
+    """
+
+    ts: float
+    file: str | None
+    first_line_no: int
+    lines: list[str]
+    terminals: list[tuple[int, PathNode]]
+
+    def records(self, start: int = 0, stop: int | None = None) -> list[TraceRecord]:
+        lines, first = self.lines, self.first_line_no
+        return [
+            TraceRecord(self.ts, node, self.file, first + o, clip(lines[o]))
+            for o, node in self.terminals[start:stop]
+        ]
+
+
 class DeadLetter(NamedTuple):
     ts: float
     file: str | None

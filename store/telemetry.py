@@ -19,6 +19,7 @@ from store.records import (
     ErrorRecord,
     FileStatus,
     PathNode,
+    TraceBatch,
     TraceRecord,
     path_of,
 )
@@ -103,14 +104,20 @@ class Telemetry:
             if room > 0:
                 self._pending_errors.extend(records[:room])
 
-    def add_traces(self, records: list[TraceRecord]) -> None:
+    def add_traces(self, batch: TraceBatch) -> None:
+        """Keep the newest paths in the ring and as many as fit for the flusher."""
+        n = len(batch.terminals)
+        if not n:
+            return
+        keep = self._traces.maxlen or 0
+        ring = batch.records(max(n - keep, 0)) if keep else []
         with self._lock:
-            self._traces.extend(records)
-            room = PENDING_TRACES_MAX - len(self._pending_traces)
-            if room < len(records):
-                self._counters["traces_dropped"] += len(records) - max(room, 0)
-            if room > 0:
-                self._pending_traces.extend(records[:room])
+            room = max(PENDING_TRACES_MAX - len(self._pending_traces), 0)
+        pending = batch.records(0, room) if room else []
+        with self._lock:
+            self._traces.extend(ring)
+            self._pending_traces.extend(pending)
+            self._counters["traces_dropped"] += n - len(pending)
 
     def add_counts(self, **deltas: float) -> None:
         """Add to the engine-wide counters (bytes_read, lines_read, lines_out, ...)."""

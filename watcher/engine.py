@@ -58,7 +58,9 @@ class Engine:
         self.settings = settings
         self.router = router
         self.telemetry = telemetry
-        self.dirty = dirty or DirtySet()
+        # `is None`, not `or`: an empty DirtySet is falsy (it has __len__), and a fresh one
+        # here would leave the watcher marking a set nobody reads.
+        self.dirty = dirty if dirty is not None else DirtySet()
         self.notifier: Notifier = notifier or _NullNotifier()
         self.error: BaseException | None = None
         self.started = threading.Event()
@@ -219,7 +221,7 @@ class Engine:
         if routed.errors:
             t.add_errors(routed.errors)
             _log_errors(routed.errors)
-        if routed.traces:
+        if routed.traces is not None:
             t.add_traces(routed.traces)
         if routed.deadletters:
             t.note_deadletters(routed.deadletters)
@@ -231,7 +233,7 @@ def _log_errors(errors: Iterable[ErrorRecord]) -> None:
     for e in errors:
         log.warning(
             "processor error",
-            extra={"event": "error", "processor": e.processor, "message": e.message,
+            extra={"event": "error", "processor": e.processor, "error": e.message,
                    "file": e.file, "line_no": e.line_no},
         )  # fmt: skip
 
@@ -241,5 +243,5 @@ def _log_deadletters(letters: Iterable[DeadLetter]) -> None:
         log.warning(
             "dead letter",
             extra={"event": "deadletter", "processor": d.processor, "tag": d.tag,
-                   "message": d.message, "file": d.file, "line_no": d.line_no},
+                   "error": d.message, "file": d.file, "line_no": d.line_no},
         )  # fmt: skip

@@ -13,7 +13,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from processors.options import Settings
 from store.checkpoints import CheckpointStore
@@ -244,7 +244,7 @@ class FileReader:
         self._pending_bytes += len(data)
         self.telemetry.add_counts(lines_out=len(out))
 
-    def _only_text(self, out: list[object], file: str, first_line_no: int) -> list[str]:
+    def _only_text(self, out: list[Any], file: str, first_line_no: int) -> list[str]:
         """Dead-letter outbox lines that are not text (a processor emitted a non-str)."""
         kept: list[str] = []
         for line in out:

@@ -49,6 +49,7 @@ class ApiContext:
     logs_dir: Path
     token: str | None = None
     version: str = "0"
+    host: str | None = None
     static_dir: Path = field(default=DEFAULT_STATIC_DIR)
     extra_health: Callable[[], dict[str, Any]] | None = None
 
@@ -73,7 +74,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(GuardMiddleware, token=ctx.token)
+    app.add_middleware(GuardMiddleware, token=ctx.token, host=ctx.host)
     _add_error_handlers(app)
     _add_live_routes(app, ctx)
     _add_history_routes(app, ctx)
@@ -143,10 +144,14 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
         return json_response(found)
 
     @app.get("/errors")
-    async def errors(limit: Limit = None, processor: Text = None) -> Response:
+    async def errors(
+        limit: Limit = None, processor: Text = None, since: Seconds = None
+    ) -> Response:
         records = telemetry.error_records()
         if processor is not None:
             records = [r for r in records if r.processor == processor]
+        if since is not None:
+            records = [r for r in records if r.ts >= since]
         wanted = clamp(limit, None, LIMIT_MAX)
         if wanted is not None:
             records = records[-wanted:] if wanted > 0 else []

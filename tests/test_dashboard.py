@@ -1,0 +1,336 @@
+"""The dashboard page in headless Chromium, against the real daemon started as a user does.
+
+Set INBOXD_SCREENSHOT=docs/dashboard.png (and optionally INBOXD_SCREENSHOT_FEED_S=60) to
+refresh the screenshot in the docs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from web_fixtures import free_port, wait_for
+
+# The Playwright driver's executor thread lives as long as the module's browser.
+pytestmark = [pytest.mark.browser, pytest.mark.allow_thread_leak]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "dash-token-1234"
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 15.0
+UI_TIMEOUT_MS = 15_000
+
+if not CHROMIUM.is_file():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+sync_api: Any = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
+expect = sync_api.expect
+
+Daemon = tuple[str, dict[str, Any]]
+
+HOSTILE_IMG = "<img src=x onerror=alert(1)>"
+HOSTILE_SCRIPT = "<script>alert(2)</script>"
+HOSTILE_LINE = f"2025-01-01T00:00:00 ERROR upload failed {HOSTILE_IMG} {HOSTILE_SCRIPT}"
+HOSTILE_NAME = "<b>x</b>.log"  # the slash makes `<b>x<` a folder: still one path in /files
+NEEDLE = "needle-7f3a in a haystack"
+
+# A pipeline like the default one, but its error branch always fails, so that error-level
+# lines show up in /errors (with retries) and in the dead letters.
+RULES = """
+def explode(line):
+    raise ValueError("cannot parse " + line)
+    yield "end", line
+"""
+CONFIG = """
+[pipeline]
+start = "processors.builtin:tag_router"
+error = { processor = "dash_rules:explode", retries = 1 }
+warn = "processors.builtin:keep"
+info = "processors.builtin:keep"
+debug = "processors.builtin:drop"
+redact = "processors.builtin:redact_secrets"
+"""
+
+
+def sample_lines(n: int, offset: int = 0) -> list[str]:
+    levels = ("INFO", "INFO", "INFO", "WARN", "DEBUG", "INFO", "ERROR", "INFO")
+    return [
+        f"2025-01-01T00:00:{i % 60:02d} {levels[i % len(levels)]} request {i + offset} done"
+        for i in range(n)
+    ]
+
+
+@contextlib.contextmanager
+def running_daemon(
+    base: Path, files: dict[str, list[str]], *extra: str
+) -> Iterator[tuple[str, Path]]:
+    """`python daemon.py` on a free port with a failing error branch over an inbox that
+    already holds `files`, as when a service starts on a backlog; yields (url, inbox)."""
+    inbox, state = base / "inbox", base / "var"
+    inbox.mkdir(parents=True)
+    for name, lines in files.items():
+        write_file(inbox, name, lines)
+    (base / "dash_rules.py").write_text(RULES)
+    (base / "inboxd.toml").write_text(CONFIG)
+    port = free_port()
+    args = [sys.executable, "daemon.py", "--inbox", str(inbox), "--outbox", str(base / "out")]
+    args += ["--state-dir", str(state), "--config", str(base / "inboxd.toml")]
+    args += ["--port", str(port), "--flush-interval", "1", *extra]
+    log = (base / "daemon.out").open("wb")
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def is_up() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"daemon exited {proc.returncode}: {(base / 'daemon.out').read_text()}")
+            try:
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(is_up, timeout=START_TIMEOUT_S)
+        yield url, inbox
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT_S)
+        log.close()
+
+
+def get_stats(url: str, token: str | None = None) -> dict[str, dict[str, float]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{url}/stats", headers=headers, timeout=5)
+    response.raise_for_status()
+    doc: dict[str, dict[str, float]] = response.json()
+    return doc
+
+
+def wait_for_lines(url: str, expected: int, token: str | None = None) -> dict[str, Any]:
+    """Wait until the entry processor has seen `expected` lines; the final /stats."""
+
+    def settled() -> dict[str, Any] | None:
+        stats = get_stats(url, token)
+        return stats if stats.get("tag_router", {}).get("count") == expected else None
+
+    result: dict[str, Any] = wait_for(settled, timeout=START_TIMEOUT_S)
+    return result
+
+
+def write_file(inbox: Path, name: str, lines: list[str]) -> None:
+    target = inbox / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(line + "\n" for line in lines))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One traced daemon that has ingested ordinary, hostile and needle lines."""
+    files = {
+        "app.log": sample_lines(160),
+        HOSTILE_NAME: [HOSTILE_LINE, f"INFO {NEEDLE}", "WARN disk at 91%"],
+    }
+    with running_daemon(tmp_path_factory.mktemp("dash"), files, "--trace") as (url, _):
+        stats = wait_for_lines(url, 163)
+        yield url, stats
+
+
+@contextlib.contextmanager
+def open_page(browser: Any, url: str) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """A fresh page on `url`; yields (page, console errors and page errors, dialogs)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    problems: list[str] = []
+    dialogs: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    try:
+        page.goto(url)
+        yield page, problems, dialogs
+    finally:
+        context.close()
+
+
+def test_page_loads_without_console_errors_or_csp_violations(browser: Any, daemon: Daemon) -> None:
+    url, _ = daemon
+    with open_page(browser, url) as (page, problems, dialogs):
+        expect(page.locator("#processors tr").first).to_be_visible()
+        expect(page.locator("#health")).to_have_text("ok")
+        expect(page.locator("#version")).to_have_text(re.compile(r"^\d+\.\d+"))
+        expect(page.locator("#tracing")).to_have_text("on")
+        expect(page.locator("#files tr").first).to_be_visible()
+        expect(page.locator("#log .log-line").first).to_be_visible()
+        page.locator("#panel-traces").scroll_into_view_if_needed()
+        expect(page.locator("#traces tr").first).to_be_visible()
+        expect(page.locator("#chart svg")).to_be_visible()
+        for label in ("1 h", "24 h", "7 d", "live"):
+            page.get_by_role("button", name=label, exact=True).click()
+            expect(page.get_by_role("button", name=label, exact=True)).to_have_attribute(
+                "aria-pressed", "true"
+            )
+            expect(page.locator("#chart svg")).to_be_visible()
+        expect(page.locator("#traffic")).to_contain_text("last update")
+    assert problems == []
+    assert dialogs == []
+
+
+def test_processor_table_matches_stats(browser: Any, daemon: Daemon) -> None:
+    url, stats = daemon
+    with open_page(browser, url) as (page, problems, _):
+        rows = page.locator("#processors tr")
+        expect(rows).to_have_count(len(stats))
+        names = [f"{name}" for name in stats]
+        expect(rows.locator("td:first-child")).to_have_text(names)
+        expect(rows.locator("td.count")).to_have_text([f"{s['count']:,}" for s in stats.values()])
+        expect(rows.locator("td.errors")).to_have_text([f"{s['errors']:,}" for s in stats.values()])
+    assert stats["explode"]["errors"] == 2 * stats["explode"]["count"] > 0
+    assert problems == []
+
+
+def test_hostile_text_is_shown_as_text_and_runs_nothing(browser: Any, daemon: Daemon) -> None:
+    url, _ = daemon
+    with open_page(browser, url) as (page, problems, dialogs):
+        errors = page.locator("#errors")
+        expect(errors.locator(".line", has_text=HOSTILE_IMG).first).to_be_visible()
+        expect(errors.locator(".line").first).to_contain_text(HOSTILE_SCRIPT)
+        expect(errors).to_contain_text(f"ValueError: cannot parse {HOSTILE_LINE}")
+        expect(page.locator("#files")).to_contain_text(HOSTILE_NAME)
+        page.locator("#panel-deadletter").scroll_into_view_if_needed()
+        expect(page.locator("#deadletter .line", has_text=HOSTILE_IMG).first).to_be_visible()
+        page.locator("#panel-traces").scroll_into_view_if_needed()
+        expect(page.locator("#traces td.line", has_text=HOSTILE_IMG).first).to_be_visible()
+        expect(page.locator("#traces")).to_contain_text(HOSTILE_NAME)
+        for markup in ("img", "script", "b"):
+            assert page.locator(f"main {markup}").count() == 0
+    assert dialogs == []
+    assert problems == []
+
+
+def test_trace_explorer_finds_a_line_by_text(browser: Any, daemon: Daemon) -> None:
+    url, _ = daemon
+    with open_page(browser, url) as (page, problems, _):
+        page.locator("#trace-q").fill("NEEDLE-7F3A")
+        page.get_by_role("button", name="search").click()
+        rows = page.locator("#traces tr")
+        expect(rows).to_have_count(1)
+        expect(rows.locator("td.line")).to_have_text(f"INFO {NEEDLE}")
+        expect(rows.locator(".tag")).to_have_text(["start", "info", "redact", "end"])
+        page.locator("#trace-q").fill("")
+        page.locator("#trace-tag").fill("error")
+        page.locator("#trace-file").fill("</b>")
+        page.get_by_role("button", name="search").click()
+        expect(rows.first.locator("td.line")).to_have_text(HOSTILE_LINE)
+    assert problems == []
+
+
+def test_token_is_asked_once_then_data_shows(browser: Any, tmp_path: Path) -> None:
+    files = {"app.log": sample_lines(40)}
+    with running_daemon(tmp_path, files, "--token", TOKEN) as (url, _):
+        assert httpx.get(f"{url}/stats").status_code == 401
+        assert httpx.get(f"{url}/files").status_code == 401
+        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.get(f"{url}/").status_code == 200
+        stats = wait_for_lines(url, 40, TOKEN)
+        with open_page(browser, url) as (page, problems, dialogs):
+            expect(page.locator("#auth")).to_be_visible()
+            page.locator("#auth-token").fill("wrong")
+            page.get_by_role("button", name="Open dashboard").click()
+            expect(page.locator("#auth-error")).to_be_visible()
+            page.locator("#auth-token").fill(TOKEN)
+            page.get_by_role("button", name="Open dashboard").click()
+            expect(page.locator("#auth")).to_be_hidden()
+            expect(page.locator("#processors tr")).to_have_count(len(stats))
+            expect(page.locator("#processors td.count").first).to_have_text("40")
+            expect(page.locator("#files tr").first).to_be_visible()
+            page.reload()
+            expect(page.locator("#processors tr")).to_have_count(len(stats))
+            expect(page.locator("#auth")).to_be_hidden()
+        unauthorized = [p for p in problems if "401" not in p]
+        assert unauthorized == []
+        assert dialogs == []
+
+
+def test_live_updates_stay_small_and_screenshot(browser: Any, tmp_path: Path) -> None:
+    """Feed lines while the page polls; measure bytes per update; take the screenshot."""
+    feed_s = float(os.environ.get("INBOXD_SCREENSHOT_FEED_S", "6"))
+    out = Path(os.environ.get("INBOXD_SCREENSHOT", str(tmp_path / "dashboard.png")))
+    files = {
+        "api/access.log": sample_lines(300),
+        "worker/jobs.log": [HOSTILE_LINE, *sample_lines(50, 300)],
+        "billing/invoices.log": sample_lines(120, 400),
+    }
+    with running_daemon(tmp_path, files, "--trace") as (url, inbox):
+        with open_page(browser, url) as (page, problems, _):
+            responses: list[tuple[float, str, int]] = []
+            page.on(
+                "response",
+                lambda r: responses.append((time.monotonic(), r.url, len(r.body()))),
+            )
+            expect(page.locator("#processors tr").first).to_be_visible()
+            expect(page.locator("#errors tr").first).to_be_visible()
+            expect(page.locator("#files tr").first).to_be_visible()
+            steady = time.monotonic()
+            total = 471
+            deadline = time.monotonic() + feed_s
+            batch = 0
+            while time.monotonic() < deadline:
+                batch += 1
+                size = 40 + (batch * 37) % 160
+                with (inbox / "api" / "access.log").open("a") as f:
+                    f.writelines(line + "\n" for line in sample_lines(size, total))
+                total += size
+                page.wait_for_timeout(250)  # paces the feed, like a busy service
+            wait_for_lines(url, total)
+            page.wait_for_timeout(1500)  # two more polls, so the table shows the end
+            page.screenshot(path=str(out))
+        assert problems == []
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    window = [r for r in responses if r[0] >= steady]
+    polls = [r for r in window if r[1].endswith("/stats")]
+    assert len(polls) >= 2
+    per_update = sum(r[2] for r in window) / len(polls)
+    print(f"live update: {per_update:.0f} body bytes on average over {len(polls)} polls")
+    assert per_update < 16_000

@@ -1,0 +1,692 @@
+// inboxd dashboard: plain ES2020, no dependencies, no build step.
+// Everything that comes from the daemon is inserted as text (textContent or text nodes),
+// never parsed as HTML: file names, lines and messages are untrusted.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "inboxd.token";
+  const POLL_MS = 1000;
+  const LIVE_WINDOW_S = 300;
+  const LIVE_MIN_S = 60;
+  const RATE_WINDOW_S = 5;
+  const HEALTH_EVERY_MS = 10000;
+  const SLOW_EVERY_MS = 5000;
+  const TRACE_EVERY_MS = 5000;
+  const ERRORS_LIMIT = 50;
+  const ERRORS_EVERY_MS = 2000;
+  const TRACES_LIMIT = 50;
+  const DEADLETTER_LIMIT = 50;
+  const PALETTE_SIZE = 8;
+  const RANGES = {
+    live: null,
+    "1h": { span: 3600, step: 30 },
+    "24h": { span: 86400, step: 600 },
+    "7d": { span: 604800, step: 3600 },
+  };
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    token: sessionStorage.getItem(TOKEN_KEY),
+    samples: [], // [{t, stats}] from /stats, newest last, the live chart's data
+    processors: [], // names in /stats order, for colours and the errors filter
+    visible: new Set(),
+    due: {}, // panel -> time (ms) of its last refresh
+    range: "live",
+    history: null, // {range, rows, at}
+    health: null, // {uptime, at}
+    tracing: false,
+    errorsTotal: -1,
+    errorsFilter: "",
+    errorItems: [], // newest last, at most ERRORS_LIMIT
+    bytes: 0,
+    requests: 0,
+  };
+
+  // -- DOM helpers -------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+    return node;
+  }
+
+  function cell(row, text, className) {
+    const td = el("td", className, text);
+    row.appendChild(td);
+    return td;
+  }
+
+  function fill(tbodyId, items, build) {
+    const body = $(tbodyId);
+    const rows = items.map(build);
+    body.replaceChildren(...rows);
+    const empty = $(tbodyId + "-empty");
+    if (empty) empty.hidden = items.length > 0;
+  }
+
+  // -- formatting --------------------------------------------------------------------
+
+  const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+
+  function fmtCount(n) {
+    return integer.format(n);
+  }
+
+  function fmtRate(r) {
+    if (!Number.isFinite(r)) return "–";
+    if (r >= 1e6) return decimal.format(r / 1e6) + "M";
+    if (r >= 1e4) return decimal.format(r / 1e3) + "k";
+    return r >= 100 ? integer.format(r) : decimal.format(r);
+  }
+
+  function fmtSeconds(s) {
+    if (!Number.isFinite(s)) return "–";
+    if (s >= 1) return s.toFixed(2) + " s";
+    if (s >= 1e-3) return (s * 1e3).toFixed(2) + " ms";
+    return (s * 1e6).toFixed(1) + " µs";
+  }
+
+  function fmtBytes(n) {
+    if (n < 1024) return n + " B";
+    const units = ["KiB", "MiB", "GiB", "TiB"];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i += 1;
+    }
+    return decimal.format(v) + " " + units[i];
+  }
+
+  function fmtDuration(s) {
+    s = Math.max(0, Math.floor(s));
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = s % 60;
+    if (d) return `${d}d ${h}h ${m}m`;
+    if (h) return `${h}h ${m}m ${sec}s`;
+    return m ? `${m}m ${sec}s` : `${sec}s`;
+  }
+
+  function pad(n) {
+    return String(n).padStart(2, "0");
+  }
+
+  function fmtTime(ts) {
+    if (typeof ts !== "number") return "";
+    const d = new Date(ts * 1000);
+    const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const today = new Date();
+    if (d.toDateString() === today.toDateString()) return clock;
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock}`;
+  }
+
+  function where(file, lineNo) {
+    if (!file) return "";
+    return lineNo === null || lineNo === undefined ? file : `${file}:${lineNo}`;
+  }
+
+  // -- API and token -----------------------------------------------------------------
+
+  let tokenWaiter = null;
+
+  function askToken(refused) {
+    if (tokenWaiter) return tokenWaiter;
+    const overlay = $("auth");
+    $("auth-error").hidden = !refused;
+    overlay.hidden = false;
+    const input = $("auth-token");
+    input.value = "";
+    input.focus();
+    tokenWaiter = new Promise((resolve) => {
+      $("auth-form").addEventListener(
+        "submit",
+        (event) => {
+          event.preventDefault();
+          state.token = input.value.trim();
+          sessionStorage.setItem(TOKEN_KEY, state.token);
+          overlay.hidden = true;
+          tokenWaiter = null;
+          resolve();
+        },
+        { once: true },
+      );
+    });
+    return tokenWaiter;
+  }
+
+  async function api(path, asText) {
+    for (;;) {
+      const headers = {};
+      if (state.token) headers.Authorization = "Bearer " + state.token;
+      const response = await fetch(path, { headers, cache: "no-store" });
+      const body = await response.text();
+      state.requests += 1;
+      state.bytes += Number(response.headers.get("content-length")) || body.length;
+      if (response.status === 401) {
+        await askToken(Boolean(state.token));
+        continue;
+      }
+      if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+      return asText ? body : JSON.parse(body);
+    }
+  }
+
+  function query(path, params) {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) {
+      if (value !== "" && value !== null && value !== undefined) search.set(key, String(value));
+    }
+    const text = search.toString();
+    return text ? `${path}?${text}` : path;
+  }
+
+  // -- header ------------------------------------------------------------------------
+
+  async function refreshHealth() {
+    let doc;
+    try {
+      doc = await api("/health");
+    } catch (error) {
+      setPill($("health"), "error", "pill-bad");
+      throw error;
+    }
+    state.health = { uptime: doc.uptime, at: performance.now() };
+    setPill($("health"), doc.status, doc.status === "ok" ? "pill-ok" : "pill-bad");
+    $("version").textContent = doc.version || "–";
+    state.tracing = doc.tracing === true;
+    setPill($("tracing"), state.tracing ? "on" : "off", state.tracing ? "pill-on" : "pill-off");
+    $("panel-traces").hidden = !state.tracing;
+  }
+
+  function setPill(node, text, cls) {
+    node.textContent = text;
+    node.className = "pill " + cls;
+  }
+
+  function tickUptime() {
+    if (!state.health) return;
+    const uptime = state.health.uptime + (performance.now() - state.health.at) / 1000;
+    $("uptime").textContent = fmtDuration(uptime);
+  }
+
+  // -- processors --------------------------------------------------------------------
+
+  function addSample(stats) {
+    const t = Date.now() / 1000;
+    state.samples.push({ t, stats });
+    while (state.samples.length && state.samples[0].t < t - LIVE_WINDOW_S) state.samples.shift();
+    const names = Object.keys(stats);
+    for (const name of names) {
+      if (!state.processors.includes(name)) state.processors.push(name);
+    }
+    syncProcessorFilter();
+  }
+
+  function rateOf(name) {
+    const n = state.samples.length;
+    if (n < 2) return NaN;
+    const last = state.samples[n - 1];
+    let first = state.samples[n - 2];
+    for (let i = n - 2; i >= 0 && last.t - state.samples[i].t <= RATE_WINDOW_S; i -= 1) {
+      first = state.samples[i];
+    }
+    const a = first.stats[name];
+    const b = last.stats[name];
+    const dt = last.t - first.t;
+    if (!a || !b || dt <= 0) return b ? 0 : NaN;
+    return Math.max(0, b.count - a.count) / dt;
+  }
+
+  function renderProcessors(stats) {
+    const names = Object.keys(stats);
+    fill("processors", names, (name) => {
+      const s = stats[name];
+      const row = el("tr");
+      const nameCell = cell(row, "");
+      nameCell.appendChild(el("span", "swatch s" + colourOf(name)));
+      nameCell.appendChild(document.createTextNode(name));
+      row.dataset.processor = name;
+      cell(row, fmtCount(s.count), "num count");
+      cell(row, fmtRate(rateOf(name)), "num rate");
+      cell(row, s.count ? fmtSeconds(s.time / s.count) : "–", "num");
+      cell(row, fmtCount(s.errors), s.errors ? "num errors bad" : "num errors");
+      cell(row, fmtCount(s.retries), s.retries ? "num warn" : "num");
+      return row;
+    });
+  }
+
+  function colourOf(name) {
+    const i = state.processors.indexOf(name);
+    return (i < 0 ? 0 : i) % PALETTE_SIZE;
+  }
+
+  function syncProcessorFilter() {
+    const select = $("errors-processor");
+    const known = new Set(Array.from(select.options, (o) => o.value));
+    for (const name of state.processors) {
+      if (!known.has(name)) select.appendChild(new Option(name, name));
+    }
+  }
+
+  // -- chart -------------------------------------------------------------------------
+
+  function liveSeries() {
+    const series = new Map();
+    const errors = [];
+    for (let i = 1; i < state.samples.length; i += 1) {
+      const a = state.samples[i - 1];
+      const b = state.samples[i];
+      const dt = b.t - a.t;
+      if (dt <= 0) continue;
+      let errs = 0;
+      for (const [name, s] of Object.entries(b.stats)) {
+        const prev = a.stats[name] || { count: 0, errors: 0 };
+        if (!series.has(name)) series.set(name, []);
+        series.get(name).push([b.t, Math.max(0, s.count - prev.count) / dt]);
+        errs += Math.max(0, s.errors - prev.errors);
+      }
+      errors.push([b.t, errs / dt]);
+    }
+    // The axis grows with the samples (one minute at least) up to the live window, so a
+    // fresh page does not squeeze its first seconds against the right edge.
+    const now = Date.now() / 1000;
+    const first = state.samples.length ? state.samples[0].t : now;
+    const from = Math.max(now - LIVE_WINDOW_S, Math.min(first, now - LIVE_MIN_S));
+    return { series, errors, from, to: now, step: POLL_MS / 1000 };
+  }
+
+  function historySeries(range, rows) {
+    const { span, step } = RANGES[range];
+    const to = Date.now() / 1000;
+    const from = to - span;
+    const buckets = [];
+    for (let t = Math.floor(from / step) * step; t <= to; t += step) buckets.push(t);
+    const index = new Map(buckets.map((t, i) => [t, i]));
+    const series = new Map();
+    const errs = buckets.map(() => 0);
+    for (const row of rows) {
+      const i = index.get(row.ts);
+      if (i === undefined) continue;
+      if (!series.has(row.processor)) series.set(row.processor, buckets.map(() => 0));
+      series.get(row.processor)[i] += row.count / step;
+      errs[i] += row.errors / step;
+    }
+    const points = (values) => values.map((v, i) => [buckets[i] + step / 2, v]);
+    const out = new Map();
+    for (const [name, values] of series) out.set(name, points(values));
+    return { series: out, errors: points(errs), from, to, step };
+  }
+
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    const exp = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) {
+      if (v <= m * exp) return m * exp;
+    }
+    return 10 * exp;
+  }
+
+  function timeLabel(t, span) {
+    const d = new Date(t * 1000);
+    if (span > 2 * 86400) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}h`;
+    if (span > 3600) return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  function drawChart(containerId, data, opts) {
+    const box = $(containerId);
+    const width = Math.max(box.clientWidth, 200);
+    const height = opts.height;
+    const m = { l: 48, r: 10, t: 8, b: opts.axis ? 20 : 6 };
+    const w = width - m.l - m.r;
+    const h = height - m.t - m.b;
+    let peak = 0;
+    for (const points of data.lines.values()) for (const [, v] of points) peak = Math.max(peak, v);
+    for (const [, v] of data.bars || []) peak = Math.max(peak, v);
+    const top = niceMax(peak);
+    const span = data.to - data.from;
+    const x = (t) => m.l + ((t - data.from) / span) * w;
+    const y = (v) => m.t + h - (v / top) * h;
+
+    const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
+    root.appendChild(svg("title")).textContent = opts.title;
+    const ticks = opts.axis ? 4 : 2;
+    for (let i = 0; i <= ticks; i += 1) {
+      const v = (top * i) / ticks;
+      root.appendChild(svg("line", { x1: m.l, x2: m.l + w, y1: y(v), y2: y(v), class: "grid" }));
+      const label = svg("text", { x: m.l - 6, y: y(v) + 4, class: "axis end" });
+      label.textContent = fmtRate(v);
+      root.appendChild(label);
+    }
+    if (opts.axis) {
+      for (let i = 0; i <= 5; i += 1) {
+        const t = data.from + (span * i) / 5;
+        const anchor = i === 0 ? "start" : i === 5 ? "end" : "middle";
+        const label = svg("text", { x: x(t), y: height - 4, class: "axis " + anchor });
+        label.textContent = timeLabel(t, span);
+        root.appendChild(label);
+      }
+    }
+    if (data.bars) {
+      const bw = Math.max(1, (data.step / span) * w - 1);
+      for (const [t, v] of data.bars) {
+        if (v <= 0) continue;
+        root.appendChild(
+          svg("rect", { x: x(t) - bw, y: y(v), width: bw, height: Math.max(1, y(0) - y(v)), class: "bar" }),
+        );
+      }
+    }
+    for (const [name, points] of data.lines) {
+      if (points.length < 2) continue;
+      const d = points.map(([t, v], i) => `${i ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`);
+      root.appendChild(svg("path", { d: d.join(""), class: "series s" + colourOf(name) }));
+    }
+    const caption = svg("text", { x: m.l + 6, y: m.t + 12, class: "caption" });
+    caption.textContent = opts.title;
+    root.appendChild(caption);
+    box.replaceChildren(root);
+  }
+
+  function drawCharts() {
+    if (!state.visible.has("chart")) return;
+    let data;
+    if (state.range === "live") data = liveSeries();
+    else if (state.history && state.history.range === state.range) {
+      data = historySeries(state.range, state.history.rows);
+    } else return;
+    drawChart("chart", { lines: data.series, from: data.from, to: data.to, step: data.step }, {
+      height: 190,
+      axis: true,
+      title: "lines/s per processor",
+    });
+    drawChart(
+      "chart-errors",
+      { lines: new Map(), bars: data.errors, from: data.from, to: data.to, step: data.step },
+      { height: 70, axis: false, title: "errors/s" },
+    );
+    const legend = $("legend");
+    legend.replaceChildren(
+      ...Array.from(data.series.keys(), (name) => {
+        const item = el("span", "legend-item");
+        item.appendChild(el("span", "swatch s" + colourOf(name)));
+        item.appendChild(document.createTextNode(name));
+        return item;
+      }),
+    );
+  }
+
+  async function refreshHistory() {
+    const range = state.range;
+    const { span, step } = RANGES[range];
+    const until = Date.now() / 1000;
+    const rows = await api(query("/history/stats", { since: Math.floor(until - span), until: Math.ceil(until), step }));
+    state.history = { range, rows };
+  }
+
+  function setupRange() {
+    for (const button of $("range").querySelectorAll("button")) {
+      button.addEventListener("click", () => {
+        state.range = button.dataset.range;
+        for (const b of $("range").querySelectorAll("button")) {
+          b.setAttribute("aria-pressed", String(b === button));
+        }
+        state.due.history = undefined;
+        drawCharts();
+        schedule(0);
+      });
+    }
+  }
+
+  // -- tables ------------------------------------------------------------------------
+
+  // Errors are fetched incrementally: only those at or after the newest one shown.
+  // Several errors can share a timestamp (one batch), so the ones already held at that
+  // timestamp are skipped by count rather than by content.
+  async function refreshErrors() {
+    const processor = $("errors-processor").value;
+    if (state.errorsFilter !== processor) {
+      state.errorsFilter = processor;
+      state.errorItems = [];
+    }
+    const held = state.errorItems;
+    const last = held.length ? held[held.length - 1].time : null;
+    const items = await api(query("/errors", { limit: ERRORS_LIMIT, processor, since: last }));
+    if (state.errorsFilter !== processor) return;
+    let skip = last === null ? 0 : held.filter((e) => e.time === last).length;
+    const fresh = items.filter((e) => !(e.time === last && skip-- > 0));
+    state.errorItems = held.concat(fresh).slice(-ERRORS_LIMIT);
+    if (fresh.length === 0 && held.length > 0) return;
+    fill("errors", state.errorItems.slice().reverse(), (e) => {
+      const row = el("tr");
+      cell(row, fmtTime(e.time), "nowrap muted");
+      cell(row, e.processor, "nowrap");
+      cell(row, where(e.file, e.line_no), "mono where");
+      const what = cell(row, "", "what");
+      what.appendChild(el("div", "bad", e.message));
+      if (e.line !== null && e.line !== undefined) what.appendChild(el("div", "mono line", e.line));
+      return row;
+    });
+  }
+
+  async function refreshFiles() {
+    const items = await api("/files");
+    fill("files", items, (f) => {
+      const row = el("tr");
+      cell(row, f.path, "mono path");
+      cell(row, fmtBytes(f.size), "num");
+      cell(row, fmtBytes(f.offset), "num");
+      cell(row, fmtBytes(f.lag), f.lag > 0 ? "num warn" : "num");
+      cell(row).appendChild(el("span", "pill pill-state state-" + String(f.state).replace(/[^a-z]/g, ""), f.state));
+      cell(row, f.outbox, "mono");
+      cell(row, fmtCount(f.lines), "num");
+      return row;
+    });
+  }
+
+  async function refreshDeadletter() {
+    const items = await api(query("/deadletter", { limit: DEADLETTER_LIMIT }));
+    items.reverse();
+    fill("deadletter", items, (d) => {
+      const row = el("tr");
+      cell(row, fmtTime(d.ts), "nowrap muted");
+      cell(row, where(d.file, d.line_no), "mono");
+      cell(row, d.tag, "mono");
+      cell(row, d.processor, "nowrap");
+      const what = cell(row, "", "what");
+      what.appendChild(el("div", "bad", d.message));
+      what.appendChild(el("div", "mono line", d.line));
+      return row;
+    });
+  }
+
+  async function refreshLog() {
+    let text;
+    try {
+      text = await api("/logs/inboxd.log?tail=50", true);
+    } catch (error) {
+      $("log").replaceChildren(el("div", "empty", "No log yet."));
+      return;
+    }
+    const lines = text.split("\n").filter((line) => line !== "");
+    $("log").replaceChildren(
+      ...lines.map((line) => {
+        let level = "";
+        try {
+          const doc = JSON.parse(line);
+          level = String(doc.level || doc.levelname || "").toLowerCase();
+        } catch (error) {
+          level = "";
+        }
+        return el("div", "log-line level-" + level.replace(/[^a-z]/g, ""), line);
+      }),
+    );
+  }
+
+  async function refreshTraces() {
+    const items = await api(
+      query("/traces", {
+        limit: TRACES_LIMIT,
+        q: $("trace-q").value.trim(),
+        tag: $("trace-tag").value.trim(),
+        file: $("trace-file").value.trim(),
+      }),
+    );
+    items.reverse();
+    fill("traces", items, (r) => {
+      const row = el("tr");
+      cell(row, fmtTime(r.time), "nowrap muted");
+      const path = cell(row, "", "path-cell");
+      (r.path || []).forEach((tag, i) => {
+        if (i) path.appendChild(el("span", "arrow", "→"));
+        path.appendChild(el("span", "tag" + (tag === "retry" ? " tag-retry" : tag === "end" ? " tag-end" : ""), tag));
+      });
+      cell(row, r.file, "mono");
+      cell(row, r.line_no, "num");
+      cell(row, r.line, "mono line");
+      return row;
+    });
+  }
+
+  function setupFilters() {
+    $("errors-processor").addEventListener("change", () => {
+      state.due.errors = undefined;
+      schedule(0);
+    });
+    $("trace-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      state.due.traces = undefined;
+      schedule(0);
+    });
+    let typing = 0;
+    for (const id of ["trace-q", "trace-tag", "trace-file"]) {
+      $(id).addEventListener("input", () => {
+        clearTimeout(typing);
+        typing = setTimeout(() => {
+          state.due.traces = undefined;
+          schedule(0);
+        }, 300);
+      });
+    }
+  }
+
+  // -- the poll loop -----------------------------------------------------------------
+
+  function isDue(name, everyMs, now) {
+    const last = state.due[name];
+    return last === undefined || now - last >= everyMs;
+  }
+
+  function plan(now) {
+    const jobs = [];
+    const visible = (panel) => state.visible.has(panel);
+    const add = (name, everyMs, run) => {
+      if (isDue(name, everyMs, now)) {
+        state.due[name] = now;
+        jobs.push(run());
+      }
+    };
+    add("health", HEALTH_EVERY_MS, refreshHealth);
+    const errorsTotal = state.samples.length
+      ? Object.values(state.samples[state.samples.length - 1].stats).reduce((a, s) => a + s.errors, 0)
+      : 0;
+    // New errors are fetched as soon as /stats counts them, but at most every
+    // ERRORS_EVERY_MS: under an error storm each fetch would otherwise be a full page.
+    const errorsChanged = errorsTotal !== state.errorsTotal;
+    if (visible("errors")) {
+      add("errors", errorsChanged ? ERRORS_EVERY_MS : SLOW_EVERY_MS * 2, () => {
+        state.errorsTotal = errorsTotal;
+        return refreshErrors();
+      });
+    }
+    if (visible("files")) add("files", POLL_MS, refreshFiles);
+    if (visible("deadletter")) add("deadletter", SLOW_EVERY_MS, refreshDeadletter);
+    if (visible("log")) add("log", SLOW_EVERY_MS, refreshLog);
+    if (visible("traces") && state.tracing) add("traces", TRACE_EVERY_MS, refreshTraces);
+    if (visible("chart") && state.range !== "live") add("history", SLOW_EVERY_MS * 6, refreshHistory);
+    return jobs;
+  }
+
+  let timer = 0;
+  let running = false;
+
+  function schedule(delayMs) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, delayMs);
+  }
+
+  async function poll() {
+    if (running) return;
+    if (document.hidden) return; // resumed by visibilitychange
+    running = true;
+    const started = performance.now();
+    const before = { bytes: state.bytes, requests: state.requests };
+    try {
+      const stats = await api("/stats");
+      addSample(stats);
+      if (state.visible.has("processors")) renderProcessors(stats);
+      await Promise.all(plan(performance.now()));
+      drawCharts();
+      const bytes = state.bytes - before.bytes;
+      const requests = state.requests - before.requests;
+      $("traffic").textContent = `last update: ${fmtBytes(bytes)} in ${requests} request${requests === 1 ? "" : "s"}`;
+      $("updated").textContent = "updated " + fmtTime(Date.now() / 1000);
+      $("conn").textContent = "";
+      $("conn").className = "";
+    } catch (error) {
+      $("conn").textContent = "cannot reach inboxd: " + error.message;
+      $("conn").className = "bad";
+      setPill($("health"), "unreachable", "pill-bad");
+      state.due.health = undefined;
+    } finally {
+      running = false;
+      tickUptime();
+      schedule(Math.max(0, POLL_MS - (performance.now() - started)));
+    }
+  }
+
+  function watchPanels() {
+    const observer = new IntersectionObserver((entries) => {
+      let appeared = false;
+      for (const entry of entries) {
+        const panel = entry.target.dataset.panel;
+        if (entry.isIntersecting) {
+          if (!state.visible.has(panel)) appeared = true;
+          state.visible.add(panel);
+        } else {
+          state.visible.delete(panel);
+        }
+      }
+      if (appeared) schedule(0);
+    });
+    for (const section of document.querySelectorAll("[data-panel]")) observer.observe(section);
+  }
+
+  function start() {
+    setupRange();
+    setupFilters();
+    watchPanels();
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) schedule(0);
+    });
+    let resizeTimer = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(drawCharts, 150);
+    });
+    schedule(0);
+  }
+
+  start();
+})();
