@@ -5,8 +5,11 @@ before the next wave starts, so a processor runs in a tight loop over many lines
 time is taken once per wave, and the hop count of every line is the wave number (no
 per-line counter). Outbox lines are put back in input order at the end.
 
-With tracing on, each item carries a parent-linked path node instead of a list; the
-list is built only when someone reads the trace.
+Every branch is one tuple `(origin, line, tag, parent)`: `origin` indexes the input
+line (its line number, its place in the outbox), `parent` is the branch it came from.
+The parent link serves twice: it tells exactly which call produced a branch, so a
+failed call's outputs are taken back without copying every call's outputs first, and it
+is the trace path, turned into a list of tags only for the traces someone keeps.
 """
 
 from __future__ import annotations
@@ -15,27 +18,13 @@ import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from processors.pipeline import END, START, Node, Pipeline
-from store.records import (
-    START_NODE,
-    DeadLetter,
-    ErrorRecord,
-    PathNode,
-    TraceBatch,
-    clip,
-    describe,
-)
+from store.records import DeadLetter, ErrorRecord, Item, TraceBatch, clip, describe
 
 _by_origin = itemgetter(0)
-# A branch waiting at a tag: (origin, line, link). `origin` is the index of the input
-# line; `link` is, untraced, the item the branch came from and, traced, its path node.
-# Either way it tells which call produced a branch, so a failed call's outputs can be
-# taken back exactly without copying every call's outputs first.
-Item = tuple[Any, ...]
 
 
 class HopLimitExceeded(Exception):
@@ -69,7 +58,7 @@ class _Batch:
     ts: float
     routed: Routed
     trace: bool
-    terminals: list[tuple[int, PathNode]] = field(default_factory=list)
+    terminals: list[Item] = field(default_factory=list)
 
     def line_no(self, origin: int) -> int:
         return self.first_line_no + origin
@@ -90,8 +79,9 @@ class _Batch:
             )
         )
 
-    def terminate(self, origin: int, path: PathNode) -> None:
-        self.terminals.append((origin, path))
+    def terminate(self, branch: Item) -> None:
+        """A traced branch ended here (dropped, failed or stopped)."""
+        self.terminals.append(branch)
 
 
 class Router:
@@ -136,11 +126,7 @@ class Router:
         nodes = self.pipeline.nodes
         run = self._run_traced if self.trace else self._run_plain
         ends: list[Item] = []
-        starts: list[Item]
-        if self.trace:
-            starts = [(o, line, START_NODE) for o, line in enumerate(lines)]
-        else:
-            starts = list(zip(range(len(lines)), lines, repeat(None), strict=False))
+        starts = [(o, line, START, None) for o, line in enumerate(lines)]
         wave: dict[str, list[Item]] = {START: starts}
         hop = 0
         while wave:
@@ -164,8 +150,11 @@ class Router:
             ends.sort(key=_by_origin)
         if self.trace:
             terminals = batch.terminals
-            terminals.extend([(item[0], item[2]) for item in ends])
-            terminals.sort(key=_by_origin)
+            if terminals:
+                terminals.extend(ends)
+                terminals.sort(key=_by_origin)
+            else:
+                terminals = ends
             routed.traces = TraceBatch(batch.ts, file, first_line_no, lines, terminals)
         routed.out = [item[1] for item in ends]
         return routed
@@ -176,12 +165,12 @@ class Router:
         fn = node.fn
         errors = retries = 0
         for item in items:
-            o, x, _link = item
+            o = item[0]
             res = None
             try:
-                res = fn(x)
+                res = fn(item[1])
                 for t, line in res:
-                    appenders[t]((o, line, item))
+                    appenders[t]((o, line, t, item))
             except Exception as exc:
                 bad = line if _is_routing_miss(res, exc) else None
                 e, r = self._recover(node, item, res, exc, bad, appenders, batch)
@@ -196,16 +185,16 @@ class Router:
         errors = retries = 0
         terminals = batch.terminals
         for item in items:
-            o, x, path = item
+            o = item[0]
             res = None
             try:
-                res = fn(x)
+                res = fn(item[1])
                 emitted = False
                 for t, line in res:
-                    appenders[t]((o, line, (t, path)))
+                    appenders[t]((o, line, t, item))
                     emitted = True
                 if not emitted:
-                    terminals.append((o, path))
+                    terminals.append(item)
             except Exception as exc:
                 bad = line if _is_routing_miss(res, exc) else None
                 e, r = self._recover(node, item, res, exc, bad, appenders, batch)
@@ -228,13 +217,13 @@ class Router:
         """Finish one call the fast loop tripped on; returns (errors, retries)."""
         if res is None or exc.__traceback__ is None or exc.__traceback__.tb_next is not None:
             # The processor itself raised: take back what it emitted, then retry.
-            _take_back(item, appenders, batch.trace)
+            _take_back(item, appenders)
             return self._retry(node, item, exc, appenders, batch)
-        done = _count_owned(item, appenders, batch.trace)
+        done = _count_owned(item, appenders)
         try:
             rest = _remaining(res, done + 1)
         except Exception as again:
-            _take_back(item, appenders, batch.trace)
+            _take_back(item, appenders)
             return self._retry(node, item, again, appenders, batch)
         if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
             first: list[Any] = [(exc.args[0], bad_line)]
@@ -246,13 +235,11 @@ class Router:
         self, node: Node, item: Item, exc: Exception, appenders: dict[str, Any], batch: _Batch
     ) -> tuple[int, int]:
         """Call the processor again up to its retries, then give the line up."""
-        o, x, link = item
+        o, x = item[0], item[1]
         errors = 1
         batch.fail(node, o, exc, x)
         for attempt in range(1, node.retries + 1):
-            if batch.trace:
-                link = ("retry", link)
-                item = (o, x, link)
+            item = (o, x, "retry", item)
             try:
                 res = [*node.fn(x)]
             except Exception as again:
@@ -263,14 +250,14 @@ class Router:
             return errors + self._distribute(node, item, res, appenders, batch), attempt
         batch.dead(node, o, exc, x, node.tag)
         if batch.trace:
-            batch.terminate(o, link)
+            batch.terminate(item)
         return errors, node.retries
 
     def _distribute(
         self, node: Node, item: Item, res: list[Any], appenders: dict[str, Any], batch: _Batch
     ) -> int:
         """Route one call's outputs pair by pair, stopping only the bad branches."""
-        o, x, link = item
+        o, x = item[0], item[1]
         errors = 0
         emitted = False
         for pair in res:
@@ -284,7 +271,7 @@ class Router:
                 tag, line = (pair[0] if isinstance(pair[0], str) else "?"), x
             elif pair[0] in appenders:
                 t, out = pair
-                appenders[t]((o, out, (t, link)) if batch.trace else (o, out, item))
+                appenders[t]((o, out, t, item))
                 emitted = True
                 continue
             elif pair[0] in self.pipeline.nodes:
@@ -296,9 +283,9 @@ class Router:
             batch.fail(node, o, exc, line)
             batch.dead(node, o, exc, line, tag)
             if batch.trace:
-                batch.terminate(o, link)
+                batch.terminate(item)
         if not emitted and not errors and batch.trace:
-            batch.terminate(o, link)
+            batch.terminate(item)
         return errors
 
 
@@ -317,27 +304,20 @@ def _is_routing_miss(res: Any, exc: Exception) -> bool:
     return res is not None and isinstance(exc, KeyError) and tb is not None and tb.tb_next is None
 
 
-def _owns(entry: Item, item: Item, traced: bool) -> bool:
-    """Whether a branch waiting in a bucket was emitted by the call on `item`."""
-    if traced:
-        return bool(entry[0] == item[0] and entry[2][1] is item[2])
-    return entry[2] is item
-
-
-def _take_back(item: Item, appenders: dict[str, Any], traced: bool) -> None:
+def _take_back(item: Item, appenders: dict[str, Any]) -> None:
     """Remove what the call on `item` emitted: its branches sit at the buckets' tails."""
     for append in appenders.values():
         bucket = append.__self__
-        while bucket and _owns(bucket[-1], item, traced):
+        while bucket and bucket[-1][3] is item:
             bucket.pop()
 
 
-def _count_owned(item: Item, appenders: dict[str, Any], traced: bool) -> int:
+def _count_owned(item: Item, appenders: dict[str, Any]) -> int:
     count = 0
     for append in appenders.values():
         bucket = append.__self__
         i = len(bucket) - 1
-        while i >= 0 and _owns(bucket[i], item, traced):
+        while i >= 0 and bucket[i][3] is item:
             count += 1
             i -= 1
     return count

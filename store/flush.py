@@ -19,7 +19,6 @@ from typing import Any
 import sqlite_utils
 
 from store.db import connect, ensure_schema, transaction
-from store.records import path_of
 from store.telemetry import FlushBatch, Telemetry
 
 log = logging.getLogger("inboxd.flush")
@@ -56,7 +55,7 @@ def rows_for_flush(batch: FlushBatch) -> Rows:
         "traces": [
             {
                 "ts": t.ts,
-                "path": json.dumps(path_of(t.node)),
+                "path": json.dumps(list(t.path)),
                 "file": t.file,
                 "line_no": t.line_no,
             }

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-# A trace path is built as a chain of (tag, parent) links so that a hop costs one small
-# tuple instead of a list copy; it becomes a list only when someone reads it.
-PathNode = tuple[str, Any]
-
-START_NODE: PathNode = ("start", None)
+# A branch of a line in the router: (origin, line, tag, parent). Following the parent
+# links from a branch back to `start` gives its path of tags.
+Item = tuple[Any, ...]
 
 # Lines kept inside error, trace and dead-letter records are cut to this many characters
 # in memory so that rings of a thousand entries stay small whatever the files hold.
 RECORD_LINE_CHARS = 4096
 
 
-def path_of(node: PathNode | None) -> list[str]:
-    """The list of tags from `start` to `node`."""
+def path_of(branch: Item | None) -> tuple[str, ...]:
+    """The tags from `start` to `branch`, following its parent links."""
     tags: list[str] = []
-    while node is not None:
-        tags.append(node[0])
-        node = node[1]
+    while branch is not None:
+        tags.append(branch[2])
+        branch = branch[3]
     tags.reverse()
-    return tags
+    return tuple(tags)
 
 
 def clip(line: Any) -> str:
@@ -56,7 +54,7 @@ class ErrorRecord(NamedTuple):
 
 class TraceRecord(NamedTuple):
     ts: float
-    node: PathNode
+    path: tuple[str, ...]
     file: str | None
     line_no: int | None
     line: str | None
@@ -64,7 +62,7 @@ class TraceRecord(NamedTuple):
     def as_dict(self) -> dict[str, Any]:
         return {
             "time": self.ts,
-            "path": path_of(self.node),
+            "path": list(self.path),
             "file": self.file,
             "line_no": self.line_no,
             "line": self.line,
@@ -74,7 +72,7 @@ class TraceRecord(NamedTuple):
 class TraceBatch(NamedTuple):
     """The terminated branches of one routed batch, kept cheap until someone reads them.
 
-    `terminals` holds (index of the input line, path node) pairs; records are built
+    `terminals` holds the last branch of every path, in input order; records are built
     only for the few that a ring or the flusher keeps.
     """
 
@@ -82,13 +80,13 @@ class TraceBatch(NamedTuple):
     file: str | None
     first_line_no: int
     lines: list[str]
-    terminals: list[tuple[int, PathNode]]
+    terminals: list[Item]
 
     def records(self, start: int = 0, stop: int | None = None) -> list[TraceRecord]:
         lines, first = self.lines, self.first_line_no
         return [
-            TraceRecord(self.ts, node, self.file, first + o, clip(lines[o]))
-            for o, node in self.terminals[start:stop]
+            TraceRecord(self.ts, path_of(b), self.file, first + b[0], clip(lines[b[0]]))
+            for b in self.terminals[start:stop]
         ]
 
 

@@ -18,10 +18,8 @@ from store.records import (
     DeadLetter,
     ErrorRecord,
     FileStatus,
-    PathNode,
     TraceBatch,
     TraceRecord,
-    path_of,
 )
 
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces
@@ -119,6 +117,14 @@ class Telemetry:
             self._pending_traces.extend(pending)
             self._counters["traces_dropped"] += n - len(pending)
 
+    def add_trace_records(self, records: list[TraceRecord]) -> None:
+        """Add finished trace records (the ring keeps the newest, the flusher what fits)."""
+        with self._lock:
+            self._traces.extend(records)
+            room = max(PENDING_TRACES_MAX - len(self._pending_traces), 0)
+            self._pending_traces.extend(records[:room])
+            self._counters["traces_dropped"] += len(records) - min(room, len(records))
+
     def add_counts(self, **deltas: float) -> None:
         """Add to the engine-wide counters (bytes_read, lines_read, lines_out, ...)."""
         with self._lock:
@@ -165,7 +171,7 @@ class Telemetry:
         return records
 
     def trace_paths(self, limit: int | None = None) -> list[list[str]]:
-        return [path_of(r.node) for r in self.trace_records(limit)]
+        return [list(r.path) for r in self.trace_records(limit)]
 
     def error_records(self, limit: int | None = None) -> list[ErrorRecord]:
         with self._lock:
@@ -213,4 +219,4 @@ def metric_deltas(
     return rows
 
 
-__all__ = ["FlushBatch", "PathNode", "Telemetry", "metric_deltas"]
+__all__ = ["FlushBatch", "Telemetry", "metric_deltas"]

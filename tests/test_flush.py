@@ -77,12 +77,8 @@ def assert_same_totals(
         assert got[name][2:] == want[name][2:]
 
 
-def trace_node(*tags: str) -> tuple[str, object]:
-    node: tuple[str, object] | None = None
-    for tag in tags:
-        node = (tag, node)
-    assert node is not None
-    return node
+def trace_node(*tags: str) -> tuple[str, ...]:
+    return tags
 
 
 def test_rows_for_flush_builds_one_list_per_table() -> None:
@@ -145,7 +141,7 @@ def test_flush_once_writes_metrics_errors_and_traces(tmp_path: Path) -> None:
     t = Telemetry(trace_enabled=True)
     t.add_stats({"tag_router": [10, 0.25, 1, 2], "idle": [0, 0.0, 0, 0]})
     t.add_errors([ErrorRecord(time.time(), "tag_router", "ValueError: bad", "a.log", 3, "bad")])
-    t.add_traces([TraceRecord(time.time(), trace_node("start", "warn", "end"), "a.log", 1, "w")])
+    t.add_trace_records([TraceRecord(time.time(), trace_node("start", "warn", "end"), "a.log", 1, "w")])
     assert flush_once(t, db_path, 14.0) == 3
     assert metric_sums(db_path) == {"tag_router": (10, 0.25, 1, 2)}
     assert query(db_path, "SELECT processor, message, file, line_no, line FROM errors") == [
@@ -199,7 +195,7 @@ def test_stop_flushes_one_last_time(tmp_path: Path) -> None:
     flusher.start()
     wait_for(lambda: flusher.flushes >= 1)
     t.add_stats({"keep": [7, 0.5, 0, 0]})
-    t.add_traces([TraceRecord(time.time(), trace_node("start", "debug"), None, None, None)])
+    t.add_trace_records([TraceRecord(time.time(), trace_node("start", "debug"), None, None, None)])
     flusher.stop()
     flusher.stop()
     flusher.join(WAIT_S)

@@ -417,7 +417,7 @@ def test_bad_parameters_are_rejected_never_500(tmp_path: Path, path: str, status
 
 def test_limits_are_clamped(tmp_path: Path) -> None:
     telemetry = Telemetry(trace_enabled=True, trace_size=20_000)
-    telemetry.add_traces(
+    telemetry.add_trace_records(
         [TraceRecord(float(i), path_node("end"), "f", i, "x") for i in range(12_000)]
     )
     with serving(make_context(tmp_path, telemetry=telemetry)) as url:

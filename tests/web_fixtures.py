@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from store.db import connect, ensure_schema
-from store.records import START_NODE, ErrorRecord, FileStatus, TraceRecord
+from store.records import ErrorRecord, FileStatus, TraceRecord
 from store.telemetry import Telemetry
 from web.app import ApiContext, create_app
 from web.server import WebServer
@@ -55,12 +55,9 @@ def no_thread_leak() -> Iterator[None]:
         pytest.fail(f"threads left running: {[t.name for t in leaked]}")
 
 
-def path_node(*tags: str) -> tuple[str, Any]:
-    """A trace node for the path `start, *tags`."""
-    node: tuple[str, Any] = START_NODE
-    for tag in tags:
-        node = (tag, node)
-    return node
+def path_node(*tags: str) -> tuple[str, ...]:
+    """The trace path `start, *tags`."""
+    return ("start", *tags)
 
 
 def populated_telemetry(*, trace_enabled: bool = True) -> Telemetry:
@@ -79,7 +76,7 @@ def populated_telemetry(*, trace_enabled: bool = True) -> Telemetry:
         ]
     )
     if trace_enabled:
-        telemetry.add_traces(
+        telemetry.add_trace_records(
             [
                 TraceRecord(2000.0, path_node("info", "end"), "app/a.log", 1, "INFO hello"),
                 TraceRecord(2001.0, path_node("warn", "retry", "end"), "app/b.log", 2, "WARN Disk"),

@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from store.history import HistoryReader, HistoryUnavailable
 from store.logfiles import InvalidLogName, LogNotFound, LogUnreadable, list_logs, read_log
-from store.records import describe, path_of
+from store.records import describe
 from store.telemetry import Telemetry
 from web.metrics import build_registry, render
 from web.security import GuardMiddleware
@@ -128,7 +128,7 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
                 continue
             if needle and (record.line is None or needle not in record.line.casefold()):
                 continue
-            path = path_of(record.node)
+            path = list(record.path)
             if tag and tag not in path:
                 continue
             found.append(

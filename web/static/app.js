@@ -484,12 +484,12 @@
     const items = await api("/files");
     fill("files", items, (f) => {
       const row = el("tr");
-      cell(row, f.path, "mono path");
+      cell(row, f.path, "mono path clip").title = f.path;
       cell(row, fmtBytes(f.size), "num");
       cell(row, fmtBytes(f.offset), "num");
       cell(row, fmtBytes(f.lag), f.lag > 0 ? "num warn" : "num");
       cell(row).appendChild(el("span", "pill pill-state state-" + String(f.state).replace(/[^a-z]/g, ""), f.state));
-      cell(row, f.outbox, "mono");
+      cell(row, f.outbox, "mono clip").title = f.outbox;
       cell(row, fmtCount(f.lines), "num");
       return row;
     });
