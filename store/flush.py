@@ -39,6 +39,7 @@ Rows = dict[str, list[dict[str, Any]]]
 
 def rows_for_flush(batch: FlushBatch) -> Rows:
     """Table name -> rows for one FlushBatch (pure, no I/O)."""
+    paths: dict[tuple[str, ...], str] = {}  # few distinct paths: encode each once
     return {
         "metrics": [dict(row) for row in batch.metrics],
         "errors": [
@@ -55,7 +56,7 @@ def rows_for_flush(batch: FlushBatch) -> Rows:
         "traces": [
             {
                 "ts": t.ts,
-                "path": json.dumps(list(t.path)),
+                "path": paths.get(t.path) or paths.setdefault(t.path, json.dumps(list(t.path))),
                 "file": t.file,
                 "line_no": t.line_no,
             }
@@ -95,13 +96,23 @@ def merge_pending(pending: Rows, new: Mapping[str, list[dict[str, Any]]], limit:
 
 
 def write_rows(db: sqlite_utils.Database, rows: Mapping[str, list[dict[str, Any]]]) -> int:
-    """Insert every row in one transaction; returns how many were written."""
+    """Insert every row in one transaction; returns how many were written.
+
+    The schema is made by sqlite-utils; rows go in through its connection with one
+    executemany per table, which is an order of magnitude faster than insert_all for
+    these narrow rows and keeps the flusher's share of the GIL small.
+    """
     written = 0
     with transaction(db):
         for table in FLUSH_TABLES:
             table_rows = rows.get(table)
             if table_rows:
-                db.table(table).insert_all(table_rows)
+                columns = list(table_rows[0])
+                sql = (
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})"
+                )
+                db.conn.executemany(sql, [tuple(r[c] for c in columns) for r in table_rows])
                 written += len(table_rows)
     return written
 

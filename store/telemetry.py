@@ -25,7 +25,9 @@ from store.records import (
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces
 # cannot grow memory without limit; what does not fit is counted as dropped.
 PENDING_ERRORS_MAX = 10_000
-PENDING_TRACES_MAX = 50_000
+# At most this many traces are written to SQLite per flush: all of them at the rates a
+# person reads, a sample when a million lines a minute go by.
+PENDING_TRACES_MAX = 10_000
 
 # Counter slots of a processor's stats list.
 COUNT, TIME, ERRORS, RETRIES = 0, 1, 2, 3
