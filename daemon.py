@@ -96,6 +96,7 @@ def run_live(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> in
         logs_dir=settings.logs_dir,
         token=settings.token,
         version=VERSION,
+        host=settings.host,
     )
     web = WebServer(create_app(context), host=settings.host, port=settings.port)
     install_signals(stop, reload)
@@ -157,7 +158,7 @@ def supervise(
                            ("web", web)):  # fmt: skip
             if not part.is_alive():
                 log.error("%s thread died; exiting so that the service restarts", name,
-                          extra={"event": "thread_died", "thread": name})  # fmt: skip
+                          extra={"event": "thread_died", "worker": name})  # fmt: skip
                 return EXIT_FAILURE
     return 0
 
