@@ -7,6 +7,7 @@ descriptors and the table of tracked files; it is the only writer of telemetry.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ GONE_EXPIRY_S = 3600.0
 class Notifier(Protocol):
     def watchdog(self) -> None: ...
     def status(self, text: str) -> None: ...
+    def next_ping_in(self, now: float) -> float: ...
 
 
 class _NullNotifier:
@@ -41,6 +43,9 @@ class _NullNotifier:
 
     def status(self, text: str) -> None:
         return None
+
+    def next_ping_in(self, now: float) -> float:
+        return math.inf
 
 
 class Engine:
@@ -171,6 +176,7 @@ class Engine:
                 paths: set[str] = set()
             else:
                 timeout = min(next_rescan, reader.next_partial_deadline(), next_files) - now
+                timeout = min(timeout, self.notifier.next_ping_in(now))
                 paths, rescan = self.dirty.take(max(timeout, 0.0) if not self._stop.is_set() else 0)
                 if rescan:
                     next_rescan = 0.0

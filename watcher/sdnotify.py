@@ -9,6 +9,7 @@ lines here avoids a dependency and keeps the hot-loop call to one clock comparis
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -94,6 +95,15 @@ class Notifier:
             return
         self._next_ping = now + self._watchdog_interval_s
         self.send("WATCHDOG=1")
+
+    def next_ping_in(self, now: float) -> float:
+        """Seconds from `now` (monotonic) until a ping is due; inf without a watchdog.
+
+        The processing loop bounds its idle wait by this, so that it wakes in time to ping.
+        """
+        if not self._watchdog_interval_s:
+            return math.inf
+        return max(self._next_ping - now, 0.0)
 
     def send(self, message: str) -> bool:
         """Send one datagram; True when it left, False when disabled or it failed."""

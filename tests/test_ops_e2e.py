@@ -1,0 +1,636 @@
+"""Operations end to end: `python daemon.py` run as a user runs it, in a subprocess.
+
+sd_notify, SIGHUP reload, metrics flushed to SQLite across restarts, log rotation and
+its API, a dying worker thread, the token guard and retention. Every wait polls a
+condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from store.db import connect, ensure_schema
+
+REPO = Path(__file__).resolve().parent.parent
+POLL_S = 0.05
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+DAY_S = 86_400.0
+
+PASSTHRU = """\
+def keep(line):
+    yield "end", line
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"not met within {timeout} s: {what}")
+        threading.Event().wait(POLL_S)
+
+
+def write_config(folder: Path, pipeline: str, **daemon: Any) -> Path:
+    """`folder/inboxd.toml` with a [daemon] table (TOML literals via json) and [pipeline]."""
+    lines = ["[daemon]"] + [f"{k} = {json.dumps(v)}" for k, v in daemon.items()]
+    path = folder / "inboxd.toml"
+    path.write_text("\n".join([*lines, "", "[pipeline]", pipeline, ""]))
+    return path
+
+
+def append(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+
+
+def outbox_lines(outbox: Path) -> list[str]:
+    """Every line of every outbox file, files in name order."""
+    if not outbox.is_dir():
+        return []
+    found: list[str] = []
+    for path in sorted(p for p in outbox.rglob("*") if p.is_file()):
+        found += path.read_text(encoding="utf-8").splitlines()
+    return found
+
+
+def log_records(state: Path) -> list[dict[str, Any]]:
+    """The JSON records of the current `inboxd.log` (a torn last line is skipped)."""
+    path = state / "logs" / "inboxd.log"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+@dataclass
+class Daemon:
+    """One `python daemon.py` process rooted in a folder of its own."""
+
+    root: Path
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    token: str | None = None
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    runs: int = 0
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def err_path(self) -> Path:
+        return self.root / f"stderr-{self.runs}.txt"
+
+    def spawn(self, *extra: str) -> Daemon:
+        """Start the process; does not wait for it to serve."""
+        assert self.proc is None or self.proc.poll() is not None
+        self.port = free_port()
+        self.runs += 1
+        cmd = [sys.executable, "daemon.py", "--inbox", str(self.inbox)]
+        cmd += ["--outbox", str(self.outbox), "--state-dir", str(self.state)]
+        cmd += ["--port", str(self.port), *self.args, *extra]
+        env = {k: v for k, v in os.environ.items() if k not in ("INBOXD_TOKEN", "NOTIFY_SOCKET")}
+        env.update(PYTHONUNBUFFERED="1", **self.env)
+        with self.err_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env
+            )
+        return self
+
+    def start(self, *extra: str) -> Daemon:
+        """Start and wait until GET /health answers 200."""
+        self.spawn(*extra)
+        wait_for(self.is_healthy, f"daemon serving /health\n{self.stderr()}", START_TIMEOUT_S)
+        return self
+
+    def is_healthy(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            pytest.fail(f"daemon exited with {self.returncode()}:\n{self.stderr()}")
+        try:
+            return httpx.get(self.url + "/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")[-4000:] if self.err_path.exists() else ""
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(self.url + path, params=params, headers=self.headers(), timeout=10)
+        assert response.status_code == 200, (path, response.status_code, response.text)
+        return response.json()
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = self.get("/stats")
+        return result
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None and self.proc.poll() is None, self.stderr()
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"daemon still running {timeout} s later:\n{self.stderr()}")
+
+    def stop(self) -> None:
+        """SIGTERM and a clean exit 0."""
+        self.signal(signal.SIGTERM)
+        code = self.wait_exit()
+        assert code == 0, f"exit code {code} after SIGTERM:\n{self.stderr()}"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT_S)
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """A factory of Daemon objects; any still running at the end is killed."""
+    made: list[Daemon] = []
+
+    def make(name: str = "d", **kwargs: Any) -> Daemon:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        made.append(Daemon(root, **kwargs))
+        return made[-1]
+
+    yield make
+    for daemon in made:
+        daemon.kill()
+
+
+# -- 1. sd_notify ------------------------------------------------------------------------
+
+
+class NotifyListener:
+    """A bound AF_UNIX datagram socket standing in for systemd; records what arrives.
+
+    On READY=1 it asks GET /health at once, so the test knows whether the server was
+    already answering when READY was sent.
+    """
+
+    def __init__(self, path: Path, health_url: Callable[[], str]) -> None:
+        self.messages: list[tuple[float, str]] = []
+        self.health_at_ready: list[int | str] = []
+        self._health_url = health_url
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notify-listener")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            at, text = time.monotonic(), data.decode()
+            if text == "READY=1":
+                self.health_at_ready.append(self._probe())
+            self.messages.append((at, text))
+
+    def _probe(self) -> int | str:
+        try:
+            return httpx.get(self._health_url() + "/health", timeout=0.5).status_code
+        except httpx.HTTPError as exc:
+            return repr(exc)
+
+    def times_of(self, message: str) -> list[float]:
+        return [t for t, text in list(self.messages) if text == message]
+
+    def starting_with(self, prefix: str) -> list[str]:
+        return [text for _, text in list(self.messages) if text.startswith(prefix)]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+def max_gap(times: list[float], start: float, end: float) -> float:
+    """The longest stretch within [start, end] without a ping."""
+    points = [start, *(t for t in times if start < t < end), end]
+    return max(b - a for a, b in itertools.pairwise(points))
+
+
+def test_sd_notify_ready_status_watchdog_stopping(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    sock_path = tmp_path / "notify.sock"
+    assert len(str(sock_path)) < 100, "AF_UNIX path too long for this tmp_path"
+    d = daemons(env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"})
+    listener = NotifyListener(sock_path, lambda: d.url)
+    try:
+        d.start()
+        wait_for(lambda: listener.times_of("READY=1"), "READY=1")
+        assert listener.health_at_ready == [200], "READY=1 sent before /health answered"
+        # Ingest for a little over one STATUS period, then stay idle for a while.
+        ingest_start = time.monotonic()
+        sent = 0
+        while time.monotonic() - ingest_start < 6.5:
+            append(d.inbox / "app.log", [f"line {sent + i}" for i in range(200)])
+            sent += 200
+            threading.Event().wait(0.1)
+        ingest_end = time.monotonic()
+        wait_for(lambda: len(outbox_lines(d.outbox)) == sent, "every line delivered")
+        idle_start = time.monotonic()
+        threading.Event().wait(3.0)
+        idle_end = time.monotonic()
+        d.stop()
+        wait_for(lambda: listener.times_of("STOPPING=1"), "STOPPING=1")
+    finally:
+        d.kill()
+        listener.close()
+    assert len(listener.times_of("READY=1")) == 1
+    statuses = listener.starting_with("STATUS=")
+    rates = [int(m.group(1)) for s in statuses if (m := re.search(r"(\d+) lines/s", s))]
+    assert any(rate > 0 for rate in rates), f"no throughput in STATUS messages: {statuses}"
+    pings = listener.times_of("WATCHDOG=1")
+    # A third of WATCHDOG_USEC is 0.67 s; allow scheduling slack on a busy machine.
+    assert max_gap(pings, ingest_start, ingest_end) < 1.0, "watchdog gap while ingesting"
+    assert max_gap(pings, idle_start, idle_end) < 1.0, "watchdog gap while idle"
+    assert len(listener.times_of("STOPPING=1")) == 1
+
+
+# -- 2. SIGHUP reload --------------------------------------------------------------------
+
+
+def prefix_rules(folder: Path, module: str, func: str, prefix: str) -> None:
+    (folder / f"{module}.py").write_text(f"def {func}(line):\n    yield 'end', {prefix!r} + line\n")
+
+
+def reload_failures(d: Daemon) -> list[dict[str, Any]]:
+    return [r for r in log_records(d.state) if r.get("event") == "reload_failed"]
+
+
+def has_reload_failures(d: Daemon, number: int) -> bool:
+    return len(reload_failures(d)) >= number
+
+
+def test_sighup_reloads_pipeline_and_keeps_it_when_new_config_is_broken(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    prefix_rules(conf_dir, "rules_a", "route_a", "A:")
+    prefix_rules(conf_dir, "rules_b", "route_b", "B:")
+    config = write_config(conf_dir, 'start = "rules_a:route_a"')
+    d = daemons(args=["--config", str(config)]).start()
+    log = d.inbox / "app.log"
+    first = [f"a{i}" for i in range(50)]
+    append(log, first)
+    wait_for(lambda: len(outbox_lines(d.outbox)) == 50, "first lines delivered")
+    assert set(d.stats()) == {"route_a"}
+
+    write_config(conf_dir, 'start = "rules_b:route_b"')
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "route_b" in d.stats(), "route_b listed in /stats after SIGHUP")
+    second = [f"b{i}" for i in range(50)]
+    append(log, second)
+    want = [f"A:{x}" for x in first] + [f"B:{x}" for x in second]
+    wait_for(lambda: len(outbox_lines(d.outbox)) >= len(want), "second lines delivered")
+    assert outbox_lines(d.outbox) == want
+    assert d.stats()["route_b"]["count"] == 50
+
+    broken = [
+        "[pipeline\nstart = ",  # not TOML
+        'start = "no_such_module_xyz:route"',  # unknown module
+    ]
+    for number, text in enumerate(broken, start=1):
+        if text.startswith("["):
+            config.write_text(text)
+        else:
+            write_config(conf_dir, text)
+        d.signal(signal.SIGHUP)
+        wait_for(partial(has_reload_failures, d, number), f"reload failure #{number}")
+        assert d.is_healthy()
+    assert all(r["level"] == "error" for r in reload_failures(d))
+    third = [f"c{i}" for i in range(30)]
+    append(log, third)
+    want += [f"B:{x}" for x in third]
+    wait_for(lambda: len(outbox_lines(d.outbox)) >= len(want), "third lines delivered")
+    assert outbox_lines(d.outbox) == want
+    assert "route_b" in d.stats()
+    d.stop()
+
+
+# -- 3. metrics history across restarts --------------------------------------------------
+
+HISTORY_RULES = """\
+def first(line):
+    yield "mid", line
+
+
+def second(line):
+    if "bad" in line:
+        raise ValueError("bad line: " + line)
+    yield "end", line
+"""
+
+
+def run_batch(d: Daemon, file: str, good: int, bad: int) -> dict[str, dict[str, Any]]:
+    """Start, ingest `good` + `bad` lines, wait until /stats has them all, stop."""
+    d.start("--flush-interval", "0.5")
+    lines = [f"{file} ok {i}" for i in range(good)] + [f"{file} bad {i}" for i in range(bad)]
+    append(d.inbox / file, lines)
+    total = good + bad
+    wait_for(lambda: d.stats().get("second", {}).get("count") == total, f"{total} lines in /stats")
+    stats = d.stats()
+    return stats
+
+
+def test_metrics_history_sums_to_stats_across_restarts(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    (tmp_path / "hist.py").write_text(HISTORY_RULES)
+    config = write_config(tmp_path, 'start = "hist:first"\nmid = "hist:second"')
+    d = daemons(args=["--config", str(config)])
+    runs = [(40, 5), (25, 3)]
+    totals: dict[str, dict[str, float]] = {}
+    for number, (good, bad) in enumerate(runs):
+        stats = run_batch(d, f"run{number}.log", good, bad)
+        assert stats["first"]["count"] == stats["second"]["count"] == good + bad
+        assert stats["second"]["errors"] == bad
+        for name, figures in stats.items():
+            acc = totals.setdefault(name, {"count": 0, "errors": 0, "retries": 0})
+            for key in acc:
+                acc[key] += figures[key]
+        if number == len(runs) - 1:
+            check_history_api(d, totals)
+        d.stop()
+
+    db = sqlite3.connect(d.state / "inboxd.db")
+    try:
+        summed = {
+            row[0]: {"count": row[1], "errors": row[2], "retries": row[3]}
+            for row in db.execute(
+                "SELECT processor, SUM(count), SUM(errors), SUM(retries) FROM metrics"
+                " GROUP BY processor"
+            )
+        }
+        errors = db.execute("SELECT processor, COUNT(*) FROM errors GROUP BY processor").fetchall()
+    finally:
+        db.close()
+    assert summed == totals
+    assert errors == [("second", sum(bad for _, bad in runs))]
+
+
+def history_sums(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    sums: dict[str, dict[str, float]] = {}
+    for row in rows:
+        acc = sums.setdefault(row["processor"], {"count": 0, "errors": 0, "retries": 0})
+        for key in acc:
+            acc[key] += row[key]
+    return sums
+
+
+def check_history_api(d: Daemon, totals: dict[str, dict[str, float]]) -> None:
+    """/history/stats rows, raw and in `step` buckets, sum to both runs' totals."""
+    wait_for(
+        lambda: history_sums(d.get("/history/stats")) == totals,
+        f"/history/stats summing to {totals}",
+    )
+    rows = d.get("/history/stats")
+    keys = {"ts", "processor", "count", "time", "errors", "retries"}
+    assert rows and all(set(row) == keys for row in rows)
+    assert all(isinstance(row["ts"], float) for row in rows)
+    buckets = d.get("/history/stats", step=60)
+    assert history_sums(buckets) == totals
+    assert all(row["ts"] % 60 == 0 for row in buckets)
+
+
+# -- 4. log rotation and the /logs API ---------------------------------------------------
+
+FAILING_RULES = """\
+def explode(line):
+    raise RuntimeError("cannot handle " + line)
+"""
+
+
+def has_count(d: Daemon, processor: str, count: int) -> bool:
+    return bool(d.stats().get(processor, {}).get("count") == count)
+
+
+def raw_status(port: int, target: str) -> int:
+    """The status of a GET whose target is sent byte for byte (no client normalising)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", target)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_log_rotates_to_gzip_backups_served_by_logs_api(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    (tmp_path / "failing.py").write_text(FAILING_RULES)
+    config = write_config(tmp_path, 'start = "failing:explode"', log_max_bytes=20000, log_backups=3)
+    d = daemons(args=["--config", str(config)]).start()
+    logs = d.state / "logs"
+    total = 0
+    for _ in range(60):
+        append(d.inbox / "app.log", [f"doomed line {total + i} " + "x" * 80 for i in range(50)])
+        total += 50
+        wait_for(partial(has_count, d, "explode", total), f"{total} lines routed")
+        if (logs / "inboxd.log.3.gz").exists() and total >= 600:
+            break
+    assert (logs / "inboxd.log.3.gz").exists(), sorted(p.name for p in logs.iterdir())
+    names = sorted(p.name for p in logs.iterdir())
+    assert names == ["inboxd.log", "inboxd.log.1.gz", "inboxd.log.2.gz", "inboxd.log.3.gz"]
+    assert all(p.stat().st_size <= 20000 for p in logs.iterdir())
+    with gzip.open(logs / "inboxd.log.3.gz", "rt") as fh:
+        assert all(json.loads(line)["level"] for line in fh)
+
+    listed = d.get("/logs")
+    assert [doc["name"] for doc in listed] == ["inboxd.log", *names[1:]]
+    for doc in listed:
+        assert set(doc) >= {"name", "size", "modified"}
+        assert isinstance(doc["size"], int) and isinstance(doc["modified"], float)
+    response = httpx.get(d.url + "/logs/inboxd.log.1.gz", params={"tail": 5}, timeout=10)
+    assert response.status_code == 200
+    tail = response.text.splitlines()
+    assert len(tail) == 5
+    assert all(json.loads(line)["logger"].startswith("inboxd") for line in tail)
+    with gzip.open(logs / "inboxd.log.1.gz", "rt") as fh:
+        assert tail == fh.read().splitlines()[-5:]
+
+    for target in (
+        "/logs/..%2Finboxd.db",
+        "/logs/%2e%2e%2fx",
+        "/logs/%2e%2e%2finboxd.db",
+        "/logs/..%2F..%2Finboxd.toml",
+        "/logs/../inboxd.db",
+        "/logs/inboxd.db",
+    ):
+        assert raw_status(d.port, target) in (400, 404), target
+    d.stop()
+
+
+# -- 5. a dying worker thread ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", ["SystemExit", "KeyboardInterrupt"])
+def test_dead_engine_thread_exits_non_zero(
+    daemons: Callable[..., Daemon], tmp_path: Path, exc: str
+) -> None:
+    (tmp_path / "fatal.py").write_text(
+        f"def fatal(line):\n    if line == 'die':\n        raise {exc}()\n    yield 'end', line\n"
+    )
+    config = write_config(tmp_path, 'start = "fatal:fatal"')
+    d = daemons(args=["--config", str(config)]).start()
+    append(d.inbox / "app.log", ["one", "two"])
+    wait_for(lambda: outbox_lines(d.outbox) == ["one", "two"], "first lines delivered")
+    append(d.inbox / "app.log", ["die"])
+    code = d.wait_exit(timeout=8.0)
+    assert code not in (0, None), f"exit code {code}"
+    records = log_records(d.state)
+    deaths = [r for r in records if r.get("event") == "thread_died"]
+    assert [r.get("worker") for r in deaths] == ["engine"]
+    assert [r.get("exit_code") for r in records if r.get("event") == "stop"] == [code]
+    assert "Traceback" not in d.stderr()
+    died = [r for r in records if r.get("msg") == "engine thread died"]
+    assert len(died) == 1 and exc in died[0].get("exc", "")
+
+
+# -- 6. the token guard ------------------------------------------------------------------
+
+
+def test_public_host_without_token_is_refused(daemons: Callable[..., Daemon]) -> None:
+    d = daemons().spawn("--host", "0.0.0.0")
+    assert d.wait_exit() == 2
+    err = d.stderr().strip()
+    assert len(err.splitlines()) == 1 and "token" in err, err
+    assert "Traceback" not in err
+
+
+def test_public_host_with_token_guards_api(daemons: Callable[..., Daemon]) -> None:
+    d = daemons(token="s3cret-token")
+    d.start("--host", "0.0.0.0", "--token", "s3cret-token")
+    assert httpx.get(d.url + "/stats", timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.get(d.url + "/stats", headers=wrong, timeout=10).status_code == 401
+    assert httpx.get(d.url + "/stats", headers=d.headers(), timeout=10).status_code == 200
+    assert httpx.get(d.url + "/health", timeout=10).status_code == 200
+    d.stop()
+
+
+# -- 7. retention ------------------------------------------------------------------------
+
+
+def seed_history(db_path: Path, ts: float, label: str) -> None:
+    db = connect(db_path)
+    try:
+        ensure_schema(db)
+        db.table("metrics").insert(
+            {"ts": ts, "processor": label, "count": 1, "time": 0.1, "errors": 0, "retries": 0}
+        )
+        db.table("errors").insert(
+            {"ts": ts, "processor": label, "message": "E: x", "file": "f", "line_no": 1,
+             "line": "x"}
+        )  # fmt: skip
+        db.table("traces").insert({"ts": ts, "path": "[]", "file": "f", "line_no": 1})
+        db.table("deadletter").insert(
+            {"ts": ts, "file": "f", "line_no": 1, "tag": "start", "processor": label,
+             "message": "E: x", "line": "x"}
+        )  # fmt: skip
+    finally:
+        db.close()
+
+
+def history_labels(db_path: Path) -> dict[str, set[str]]:
+    db = sqlite3.connect(db_path)
+    try:
+        found = {
+            table: {str(r[0]) for r in db.execute(f"SELECT processor FROM {table}")}
+            for table in ("metrics", "errors", "deadletter")
+        }
+        found["traces"] = {
+            "old" if r[0] < time.time() - 20 * DAY_S else "recent"
+            for r in db.execute("SELECT ts FROM traces")
+        }
+    finally:
+        db.close()
+    return found
+
+
+def test_retention_prunes_old_history_rows(daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    (tmp_path / "passthru.py").write_text(PASSTHRU)
+    config = write_config(tmp_path, 'start = "passthru:keep"', retention_days=14)
+    d = daemons(args=["--config", str(config), "--flush-interval", "0.5"])
+    d.state.mkdir(parents=True)
+    now = time.time()
+    seed_history(d.state / "inboxd.db", now - 30 * DAY_S, "old")
+    seed_history(d.state / "inboxd.db", now - 1 * DAY_S, "recent")
+    assert history_labels(d.state / "inboxd.db")["metrics"] == {"old", "recent"}
+    d.start()
+    want = {table: {"recent"} for table in ("metrics", "errors", "deadletter", "traces")}
+    wait_for(
+        lambda: {t: v - {"keep"} for t, v in history_labels(d.state / "inboxd.db").items()} == want,
+        "old rows pruned, recent kept",
+    )
+    d.stop()
+    final = history_labels(d.state / "inboxd.db")
+    assert {t: v - {"keep"} for t, v in final.items()} == want
