@@ -49,10 +49,14 @@ def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
     return settings, load_pipeline(settings.pipeline, where=where)
 
 
-def reload_pipeline(settings: Settings) -> Pipeline:
-    """Read the config file again for SIGHUP; raises ConfigError when it is broken."""
-    fresh = settings_from(sys.argv[1:])
-    return load_pipeline(fresh.pipeline, where=str(fresh.config or "default pipeline"))
+def reload_pipeline(argv: list[str] | None) -> Pipeline:
+    """Read the config file (and the processor modules) again for SIGHUP.
+
+    Raises ConfigError when the new config does not load; the caller keeps the old one.
+    """
+    fresh = settings_from(argv)
+    where = str(fresh.config or "default pipeline")
+    return load_pipeline(fresh.pipeline, where=where, reload=True)
 
 
 def build_router(settings: Settings, pipeline: Pipeline) -> Router:
@@ -67,7 +71,9 @@ def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> in
     return 0
 
 
-def run_live(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
+def run_live(
+    settings: Settings, pipeline: Pipeline, telemetry: Telemetry, argv: list[str] | None
+) -> int:
     # The web stack is imported here so that --once starts without it.
     from web.app import ApiContext, create_app
     from web.server import WebServer
@@ -118,7 +124,7 @@ def run_live(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> in
             extra={"event": "start", "inbox": str(settings.inbox), "port": web.port},
         )
         notifier.ready()
-        code = supervise(stop, reload, settings, engine, watcher, flusher, web)
+        code = supervise(stop, reload, settings, argv, engine, watcher, flusher, web)
     except InboxdError as exc:
         log.error("inboxd cannot run: %s", exc, extra={"event": "fatal"})
         print(f"inboxd: {exc}", file=sys.stderr)
@@ -140,6 +146,7 @@ def supervise(
     stop: threading.Event,
     reload: threading.Event,
     settings: Settings,
+    argv: list[str] | None,
     engine: Engine,
     watcher: InboxWatcher,
     flusher: Flusher,
@@ -150,7 +157,7 @@ def supervise(
         if reload.is_set():
             reload.clear()
             try:
-                engine.set_router(build_router(settings, reload_pipeline(settings)))
+                engine.set_router(build_router(settings, reload_pipeline(argv)))
             except ConfigError as exc:
                 log.error("reload refused, keeping the running pipeline: %s", exc,
                           extra={"event": "reload_failed"})  # fmt: skip
@@ -197,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if settings.once:
             return run_once(settings, pipeline, telemetry)
-        return run_live(settings, pipeline, telemetry)
+        return run_live(settings, pipeline, telemetry, argv)
     finally:
         teardown()
 

@@ -21,6 +21,7 @@ Processor = Callable[[str], Iterable[tuple[str, str]]]
 START = "start"
 END = "end"
 SPEC_KEYS = frozenset({"processor", "retries", "options", "name"})
+OWN_PACKAGES = frozenset({"processors", "store", "watcher", "web", "daemon"})
 
 DEFAULT_PIPELINE: dict[str, Any] = {
     "start": "processors.builtin:tag_router",
@@ -57,12 +58,21 @@ def processor_name(fn: object) -> str:
     return name if isinstance(name, str) else type(fn).__name__
 
 
-def import_target(target: str, where: str) -> Any:
-    """Resolve `"package.module:attr"` (dotted attrs allowed after the colon)."""
+def import_target(target: str, where: str, *, reloaded: set[str] | None = None) -> Any:
+    """Resolve `"package.module:attr"` (dotted attrs allowed after the colon).
+
+    With `reloaded` (a SIGHUP reload), a user module imported before is imported again,
+    once per reload, so that edited processor code takes effect; inboxd's own modules are
+    left alone.
+    """
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise ConfigError(f"{where}: expected 'module:callable', got {target!r}")
     try:
+        if _should_reload(module_name, reloaded):
+            assert reloaded is not None
+            reloaded.add(module_name)
+            importlib.reload(sys.modules[module_name])
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
@@ -76,7 +86,16 @@ def import_target(target: str, where: str) -> Any:
     return obj
 
 
-def _build_node(tag: str, spec: Any, where: str) -> Node:
+def _should_reload(module_name: str, reloaded: set[str] | None) -> bool:
+    return (
+        reloaded is not None
+        and module_name not in reloaded
+        and module_name in sys.modules
+        and module_name.partition(".")[0] not in OWN_PACKAGES
+    )
+
+
+def _build_node(tag: str, spec: Any, where: str, reloaded: set[str] | None) -> Node:
     here = f"{where}: [pipeline] {tag}"
     if isinstance(spec, str):
         spec = {"processor": spec}
@@ -96,7 +115,7 @@ def _build_node(tag: str, spec: Any, where: str) -> Node:
     name = spec.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigError(f"{here}: name: expected a non-empty string, got {name!r}")
-    obj = import_target(target, here)
+    obj = import_target(target, here, reloaded=reloaded)
     if "options" in spec:
         options = spec["options"]
         if not isinstance(options, dict):
@@ -114,8 +133,14 @@ def _build_node(tag: str, spec: Any, where: str) -> Node:
     return Node(tag, name or processor_name(obj), obj, retries, target)
 
 
-def load_pipeline(table: Mapping[str, Any] | None, *, where: str = "config") -> Pipeline:
-    """Build the graph from a `[pipeline]` table; the embedded default when it is empty."""
+def load_pipeline(
+    table: Mapping[str, Any] | None, *, where: str = "config", reload: bool = False
+) -> Pipeline:
+    """Build the graph from a `[pipeline]` table; the embedded default when it is empty.
+
+    `reload` imports the user's processor modules again (SIGHUP).
+    """
+    reloaded: set[str] | None = set() if reload else None
     spec = dict(table) if table else dict(DEFAULT_PIPELINE)
     if END in spec:
         raise ConfigError(f"{where}: [pipeline] end: 'end' is reserved for the outbox")
@@ -125,7 +150,7 @@ def load_pipeline(table: Mapping[str, Any] | None, *, where: str = "config") -> 
     for tag, entry in spec.items():
         if not tag:
             raise ConfigError(f"{where}: [pipeline]: empty tag")
-        nodes[tag] = _build_node(tag, entry, where)
+        nodes[tag] = _build_node(tag, entry, where, reloaded)
     return Pipeline(nodes)
 
 

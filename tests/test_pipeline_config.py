@@ -250,3 +250,34 @@ def test_command_line_wins_over_the_daemon_table(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "outbox" / "x.log").read_text() == "2026 INFO i\n"
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_reload_imports_edited_processor_code(tmp_path, monkeypatch):
+    from processors.pipeline import load_pipeline
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "inboxd_reload_rules.py"
+    module.write_text('def route(line):\n    yield "end", "A:" + line\n')
+    table = {"start": "inboxd_reload_rules:route"}
+    before = load_pipeline(table)
+    module.write_text('def route(line):\n    yield "end", "Bee:" + line\n')
+    kept = load_pipeline(table)
+    fresh = load_pipeline(table, reload=True)
+    assert list(before.nodes["start"].fn("x")) == [("end", "A:x")]
+    assert list(kept.nodes["start"].fn("x")) == [("end", "A:x")]
+    assert list(fresh.nodes["start"].fn("x")) == [("end", "Bee:x")]
+
+
+def test_reload_with_broken_code_is_a_config_error(tmp_path, monkeypatch):
+    from processors.errors import ConfigError
+    from processors.pipeline import load_pipeline
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "inboxd_broken_rules.py"
+    module.write_text('def route(line):\n    yield "end", line\n')
+    table = {"start": "inboxd_broken_rules:route"}
+    running = load_pipeline(table)
+    module.write_text("def route(line):\n    yield (\n")
+    with pytest.raises(ConfigError, match="inboxd_broken_rules"):
+        load_pipeline(table, reload=True)
+    assert list(running.nodes["start"].fn("x")) == [("end", "x")]
