@@ -79,8 +79,9 @@ def read_outbox(outbox: Path) -> dict[str, list[str]]:
     if not outbox.is_dir():
         return found
     for path in sorted(p for p in outbox.rglob("*") if p.is_file()):
-        text = path.read_bytes().decode("utf-8")
-        found[path.relative_to(outbox).as_posix()] = text.splitlines()
+        lines = path.read_bytes().decode("utf-8").split("\n")
+        lines.pop()  # the text after the last newline: empty in a well-formed outbox
+        found[path.relative_to(outbox).as_posix()] = lines
     return found
 
 

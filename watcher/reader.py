@@ -175,12 +175,15 @@ class FileReader:
 
     def _read(self, item: Found, final: bool) -> bool:
         opened = open_regular(self.inbox / item.rel)
-        if opened is None:
+        if opened is None or (opened[1].st_dev, opened[1].st_ino) != item.key:
+            # Gone or replaced under this name: a waiting last line can no longer be read
+            # here, and leaving it due would wake the loop without pause until a rescan.
+            self._partials.pop(item.key, None)
+            if opened is not None:
+                os.close(opened[0])
             return False
         fd, st = opened
         try:
-            if (st.st_dev, st.st_ino) != item.key:
-                return False
             tracked = self._track(item)
             self._check(fd, tracked, st.st_size)
             more = self._read_chunks(fd, tracked, final)

@@ -179,7 +179,7 @@ def read_chunk(
     complete = data[: nl + 1]
     lines = decode_lines(complete)
     if len(complete) > max_line_bytes:
-        first_long = _first_long(lines, max_line_bytes)
+        first_long = _first_long(complete, lines, max_line_bytes)
         if first_long == 0:
             size = complete.find(b"\n")
             return Chunk(
@@ -193,13 +193,22 @@ def read_chunk(
     return Chunk(lines, consumed + 1, offset + len(complete), consumed + len(lines), [], False)
 
 
-def _first_long(lines: list[str], max_line_bytes: int) -> int:
-    """Index of the first line over max_line_bytes (UTF-8 bytes), or -1."""
-    if max(map(len, lines), default=0) * 4 <= max_line_bytes:
+def _first_long(complete: bytes, lines: list[str], max_line_bytes: int) -> int:
+    """Index of the first line of `complete` over max_line_bytes bytes as read, or -1.
+
+    Measured on the raw bytes: decoded text counts each undecodable byte as the three
+    bytes of U+FFFD, which would skip a line only because of what follows it in the
+    chunk. A line holds at most four bytes per decoded character (plus the stripped CR),
+    which rules most chunks out without looking at the bytes.
+    """
+    if max(map(len, lines), default=0) * 4 + 1 <= max_line_bytes:
         return -1
-    for i, line in enumerate(lines):
-        if len(line) * 4 > max_line_bytes and len(line.encode("utf-8", "replace")) > max_line_bytes:
+    start = 0
+    for i in range(len(lines)):
+        end = complete.index(b"\n", start)
+        if end - start > max_line_bytes:
             return i
+        start = end + 1
     return -1
 
 
