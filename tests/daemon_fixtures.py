@@ -201,9 +201,11 @@ class Daemon:
             self.proc.wait(STOP_TIMEOUT_S)
 
 
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """A factory of Daemon objects rooted in tmp_path; any still running is killed at the end."""
+MakeDaemon = Callable[..., Daemon]
+
+
+def daemon_factory(tmp_path: Path) -> Iterator[MakeDaemon]:
+    """Body of a `make_daemon` fixture: Daemons rooted in tmp_path, any left running killed."""
     made: list[Daemon] = []
 
     def make(

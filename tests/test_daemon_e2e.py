@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_fixtures import (
     Daemon,
-    make_daemon,  # noqa: F401
+    MakeDaemon,
+    daemon_factory,
     outbox_counter,
     pause,
     read_outbox,
@@ -24,7 +26,10 @@ from daemon_fixtures import (
     write_config,
 )
 
-MakeDaemon = Callable[..., Daemon]
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
+    yield from daemon_factory(tmp_path)
 
 
 def lines_of(prefix: str, start: int, stop: int) -> list[str]:
@@ -61,7 +66,7 @@ def _poll(condition: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def passthru(tmp_path: Path, **daemon: object) -> Path:
+def passthru(tmp_path: Path, **daemon: Any) -> Path:
     return write_config(tmp_path / "conf", **daemon)
 
 

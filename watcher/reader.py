@@ -242,7 +242,12 @@ class FileReader:
             if not out:
                 return
             text = "\n".join(out)
-        data = (text + "\n").encode("utf-8", "surrogateescape")
+        try:
+            data = (text + "\n").encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            # A processor emitted a lone surrogate: write "?" for it rather than let the
+            # engine die on the same line at every restart.
+            data = (text + "\n").encode("utf-8", "replace")
         self.outbox.append(rel, data)
         self._pending_bytes += len(data)
         self.telemetry.add_counts(lines_out=len(out))
