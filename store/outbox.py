@@ -23,6 +23,7 @@ class Outbox:
         self.root = root
         self.sizes: dict[str, int] = dict(sizes or {})
         self._fds: OrderedDict[str, int] = OrderedDict()
+        self._ids: dict[str, tuple[int, int]] = {}
         self._dirty: set[str] = set()
 
     def target(self, rel: str) -> Path:
@@ -47,7 +48,8 @@ class Outbox:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        self.sizes[rel] = self.sizes.get(rel, 0) + len(data)
+        # The file's own size, not a running sum: a consumer may have cut or replaced it.
+        self.sizes[rel] = os.fstat(fd).st_size
         self._dirty.add(rel)
         return self.sizes[rel]
 
@@ -66,22 +68,40 @@ class Outbox:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        self._ids.clear()
 
     def _fd(self, rel: str) -> int:
         fd = self._fds.get(rel)
         if fd is not None:
-            self._fds.move_to_end(rel)
-            return fd
+            if self._is_current(rel):
+                self._fds.move_to_end(rel)
+                return fd
+            # A consumer moved or deleted the file: what was written is with it; start
+            # a new file under the name.
+            del self._fds[rel]
+            os.fdatasync(fd)
+            os.close(fd)
         path = self.target(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        st = os.fstat(fd)
         self._fds[rel] = fd
+        self._ids[rel] = (st.st_dev, st.st_ino)
         while len(self._fds) > MAX_OPEN_FILES:
             old_rel, old_fd = self._fds.popitem(last=False)
+            self._ids.pop(old_rel, None)
             if old_rel in self._dirty:
                 os.fdatasync(old_fd)
             os.close(old_fd)
         return fd
+
+    def _is_current(self, rel: str) -> bool:
+        """Whether the cached descriptor is still the file at the outbox path."""
+        try:
+            st = os.stat(self.target(rel))
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._ids.get(rel)
 
 
 def recover(root: Path, sizes: dict[str, int]) -> list[tuple[str, int, int]]:

@@ -355,3 +355,30 @@ def test_api_errors_and_trace_off(tmp_path: Path, make_daemon: MakeDaemon) -> No
     assert stats == {"picky": {**stats["picky"], "count": 3, "errors": 2, "retries": 1}}
     assert d.get("/trace") == []
     d.stop()
+
+
+def test_backlog_bigger_than_one_pass_is_caught_up_without_waiting_for_a_rescan(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    """A file present at start-up that needs several passes (8 MiB each) is read on."""
+    d = make_daemon(config=passthru(tmp_path))
+    expected = [f"backlog line {i:07d} " + "x" * 60 for i in range(250_000)]
+    append(d.inbox / "big.log", expected)
+    assert (d.inbox / "big.log").stat().st_size > 2 * 8 * 1024 * 1024
+    d.start()
+    wait_outbox(d, "big.log", expected, timeout=20.0)
+    d.stop()
+
+
+def test_stop_during_a_large_backlog_is_prompt_and_resumes_exactly(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    d = make_daemon(config=passthru(tmp_path))
+    expected = [f"stop line {i:07d} " + "y" * 60 for i in range(600_000)]
+    append(d.inbox / "huge.log", expected)
+    d.start()
+    wait_for(lambda: outbox_counter(d.outbox).total() > 0, 20.0, "first lines out")
+    d.stop(timeout=5.0)
+    d.start()
+    wait_outbox(d, "huge.log", expected, timeout=60.0)
+    d.stop()

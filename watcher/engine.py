@@ -20,7 +20,7 @@ from store.outbox import Outbox, recover
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
 from watcher.observer import DirtySet
-from watcher.reader import FileReader, Found
+from watcher.reader import FileReader
 
 log = logging.getLogger("inboxd.engine")
 
@@ -74,6 +74,9 @@ class Engine:
         self._next_router: Router | None = None
         self._swap_lock = threading.Lock()
         self._reader: FileReader | None = None
+        self._next_files = 0.0
+        self._next_status = 0.0
+        self._last_lines = 0.0
 
     # -- thread ownership ----------------------------------------------------------------
 
@@ -162,44 +165,53 @@ class Engine:
     def _loop(self, reader: FileReader) -> None:
         s = self.settings
         next_rescan = 0.0
-        next_files = 0.0
-        next_status = time.monotonic() + STATUS_EVERY_S
-        last_lines = 0.0
+        self._next_files = 0.0
+        self._next_status = time.monotonic() + STATUS_EVERY_S
         while True:
             now = time.monotonic()
             self._maybe_swap_router()
             if now >= next_rescan:
                 found = reader.scan()
                 reader.mark_gone(found, expiry_s=GONE_EXPIRY_S)
-                reader.process(found.values(), final=False)
+                todo = reader.changed(found.values())
                 next_rescan = now + s.rescan_interval
-                paths: set[str] = set()
             else:
-                timeout = min(next_rescan, reader.next_partial_deadline(), next_files) - now
+                timeout = min(next_rescan, reader.next_partial_deadline(), self._next_files) - now
                 timeout = min(timeout, self.notifier.next_ping_in(now))
                 paths, rescan = self.dirty.take(max(timeout, 0.0) if not self._stop.is_set() else 0)
                 if rescan:
                     next_rescan = 0.0
                     continue
+                todo = reader.resolve(paths)
             self.notifier.watchdog()
-            todo: list[Found] = reader.resolve(paths)
-            again = reader.process(todo, final=False)
-            reader.process(reader.due_partials(), final=True)
+            again = reader.process(todo, final=False, tick=self._tick)
+            reader.process(reader.due_partials(), final=True, tick=self._tick)
             reader.commit()
             for path in again:
                 self.dirty.mark(path)
-            self.telemetry.set_gauge("dirty", len(self.dirty))
-            now = time.monotonic()
-            if now >= next_files:
-                self._publish_files(reader)
-                next_files = now + FILES_REFRESH_S
-            if now >= next_status:
-                lines = self.telemetry.counters()["lines_read"]
-                rate = (lines - last_lines) / (STATUS_EVERY_S + now - next_status)
-                self.notifier.status(f"{rate:.0f} lines/s, {len(reader.files)} files tracked")
-                last_lines, next_status = lines, now + STATUS_EVERY_S
-            if self._stop.is_set() and not again:
+            self._publish(reader)
+            if self._stop.is_set():
+                # The backlog stays in the inbox behind the checkpoints: a stop never
+                # waits for it.
                 return
+
+    def _publish(self, reader: FileReader) -> None:
+        """Refresh the dirty gauge, /files about once a second and STATUS= every 5 s."""
+        self.telemetry.set_gauge("dirty", len(self.dirty))
+        now = time.monotonic()
+        if now >= self._next_files:
+            self._publish_files(reader)
+            self._next_files = now + FILES_REFRESH_S
+        if now >= self._next_status:
+            lines = self.telemetry.counters()["lines_read"]
+            rate = (lines - self._last_lines) / (STATUS_EVERY_S + now - self._next_status)
+            self.notifier.status(f"{rate:.0f} lines/s, {len(reader.files)} files tracked")
+            self._last_lines, self._next_status = lines, now + STATUS_EVERY_S
+
+    def _tick(self) -> bool:
+        """Between two files of a pass: ping the watchdog; True when asked to stop."""
+        self.notifier.watchdog()
+        return self._stop.is_set()
 
     def _maybe_swap_router(self) -> None:
         with self._swap_lock:

@@ -41,6 +41,8 @@ RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
 class Found(NamedTuple):
     key: tuple[int, int]
     rel: str
+    size: int = -1  # from a scan's stat; -1 when unknown
+    mtime_ns: int = -1
 
 
 class FileReader:
@@ -72,7 +74,26 @@ class FileReader:
     # -- choosing files -----------------------------------------------------------------
 
     def scan(self) -> dict[tuple[int, int], Found]:
-        return {key: Found(key, rel) for key, (rel, _st) in scan(self.inbox).items()}
+        return {
+            key: Found(key, rel, st.st_size, st.st_mtime_ns)
+            for key, (rel, st) in scan(self.inbox).items()
+        }
+
+    def changed(self, found: Iterable[Found]) -> list[Found]:
+        """The scanned files that may hold something new (a full scan reads no others)."""
+        todo: list[Found] = []
+        for item in found:
+            t = self.files.get(item.key)
+            if (
+                t is None
+                or t.path != item.rel
+                or t.state != "active"
+                or t.offset < item.size
+                or t.size != item.size
+                or t.mtime_ns != item.mtime_ns
+            ):
+                todo.append(item)
+        return todo
 
     def resolve(self, paths: Iterable[str]) -> list[Found]:
         """Turn paths from watch events into files worth reading."""
@@ -126,8 +147,14 @@ class FileReader:
 
     # -- reading ------------------------------------------------------------------------
 
-    def process(self, found: Iterable[Found], *, final: bool) -> list[str]:
-        """Read the given files; returns the paths that still have data (budget spent)."""
+    def process(
+        self, found: Iterable[Found], *, final: bool, tick: Callable[[], bool] | None = None
+    ) -> list[str]:
+        """Read the given files; returns the paths that still have data (budget spent).
+
+        `tick` is called between files (watchdog pings); when it returns True the pass
+        ends early, and what was not read waits for the next scan.
+        """
         todo = sorted(found, key=self._age)
         self._adopt_outboxes(todo)
         again: list[str] = []
@@ -136,6 +163,8 @@ class FileReader:
                 again.append(str(self.inbox / item.rel))
             if self._pending_bytes >= COMMIT_BYTES:
                 self.commit()
+            if tick is not None and tick():
+                break
         return again
 
     def _age(self, item: Found) -> float:
@@ -188,6 +217,7 @@ class FileReader:
             self._check(fd, tracked, st.st_size)
             more = self._read_chunks(fd, tracked, final)
             self._note_partial(tracked, st.st_size, final)
+            tracked.mtime_ns = st.st_mtime_ns
             return more
         finally:
             os.close(fd)

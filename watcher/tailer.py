@@ -50,6 +50,7 @@ class TrackedFile:
     state: str = "active"  # active | skipping | gone
     size: int = 0
     changed_at: float = 0.0  # monotonic time the size last changed
+    mtime_ns: int = 0  # modification time at the last read
 
     @property
     def key(self) -> tuple[int, int]:
