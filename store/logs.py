@@ -145,6 +145,7 @@ class GzipRotatingFileHandler(logging.handlers.RotatingFileHandler):
         self.rotator = gzip_rotator
         # After a failed rotation the file may grow by this much before the next try.
         self._retry_at_size = 0
+        self._size = os.fstat(self.stream.fileno()).st_size if self.stream else 0
 
     @staticmethod
     def _gz_name(default_name: str) -> str:
@@ -153,39 +154,52 @@ class GzipRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def emit(self, record: logging.LogRecord) -> None:
         """Write one record, rotating first when it would overflow the file.
 
+        The size is counted here rather than asked of the file: the stock check formats
+        every record twice and stats the file, which made logging the costliest step of
+        taking in a small file.
+
         A rotation that fails (disk full, permissions) is reported on stderr and the
         record still goes to the current file: losing log lines because the archive
         could not be written would be the worse failure.
         """
         try:
-            if self.shouldRollover(record):
+            msg = self.format(record) + self.terminator
+            size = len(msg) if msg.isascii() else len(msg.encode("utf-8", "backslashreplace"))
+            if self._would_overflow(size):
                 try:
                     self.doRollover()
                 except Exception as exc:
                     self._rotation_failed(exc)
-            logging.FileHandler.emit(self, record)
+            if self.stream is None:
+                self.stream = self._open()
+                self._size = os.fstat(self.stream.fileno()).st_size
+            self.stream.write(msg)
+            self.flush()
+            self._size += size
         except Exception:
             self.handleError(record)
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        self._size = os.fstat(stream.fileno()).st_size
+        return stream
 
     def _rotation_failed(self, exc: Exception) -> None:
         if self.stream is None:
             self.stream = self._open()
-        self.stream.seek(0, os.SEEK_END)
-        self._retry_at_size = self.stream.tell() + self.maxBytes
+        self._retry_at_size = self._size + self.maxBytes
         with contextlib.suppress(Exception):
             sys.stderr.write(
                 f"inboxd: rotating {self.baseFilename} failed ({exc}); "
                 "still writing to it and trying again later\n"
             )
 
-    def shouldRollover(self, record: logging.LogRecord) -> bool:
-        if self.stream is not None:
-            size = self.stream.tell()
-            # An empty file is never rotated, even for a record larger than max_bytes:
-            # that would only produce empty archives and push real ones out.
-            if size == 0 or size < self._retry_at_size:
-                return False
-        return bool(super().shouldRollover(record))
+    def _would_overflow(self, size: int) -> bool:
+        # An empty file is never rotated, even for a record larger than max_bytes: that
+        # would only produce empty archives and push real ones out.
+        if self.maxBytes <= 0 or self._size == 0 or self._size < self._retry_at_size:
+            return False
+        return self._size + size > self.maxBytes
 
     def doRollover(self) -> None:
         self._retry_at_size = 0

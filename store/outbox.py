@@ -7,6 +7,7 @@ is cut back to the size recorded with its last checkpoint.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -14,6 +15,22 @@ from pathlib import Path
 # Open outbox descriptors are cached; a daemon fed thousands of files keeps at most this
 # many open.
 MAX_OPEN_FILES = 256
+# Up to this many files written since the last commit are fdatasync'ed one by one; past
+# it one syncfs() of the outbox's file system is far cheaper (measured: ten thousand
+# small files took over 20 s of fdatasync alone).
+FDATASYNC_MAX = 16
+
+_syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every file of the file system holding `path` (os.sync where syncfs lacks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if _syncfs is None or _syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 class Outbox:
@@ -25,6 +42,7 @@ class Outbox:
         self._fds: OrderedDict[str, int] = OrderedDict()
         self._ids: dict[str, tuple[int, int]] = {}
         self._dirty: set[str] = set()
+        self._folders: set[Path] = set()
 
     def target(self, rel: str) -> Path:
         return self.root / rel
@@ -54,13 +72,13 @@ class Outbox:
         return self.sizes[rel]
 
     def sync(self) -> list[str]:
-        """fdatasync every file written since the last sync; returns their names."""
+        """Make every file written since the last sync durable; returns their names."""
         synced = sorted(self._dirty)
-        for rel in synced:
-            fd = self._fds.get(rel)
-            if fd is None:
-                fd = self._fd(rel)
-            os.fdatasync(fd)
+        if len(synced) > FDATASYNC_MAX or any(rel not in self._fds for rel in synced):
+            sync_filesystem(self.root)
+        else:
+            for rel in synced:
+                os.fdatasync(self._fds[rel])
         self._dirty.clear()
         return synced
 
@@ -82,16 +100,22 @@ class Outbox:
             os.fdatasync(fd)
             os.close(fd)
         path = self.target(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:  # a consumer removed the folder since
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, 0o644)
         st = os.fstat(fd)
         self._fds[rel] = fd
         self._ids[rel] = (st.st_dev, st.st_ino)
         while len(self._fds) > MAX_OPEN_FILES:
             old_rel, old_fd = self._fds.popitem(last=False)
             self._ids.pop(old_rel, None)
-            if old_rel in self._dirty:
-                os.fdatasync(old_fd)
+            # Still in _dirty: the next sync() covers it with syncfs.
             os.close(old_fd)
         return fd
 

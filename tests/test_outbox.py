@@ -66,3 +66,24 @@ def test_many_outbox_files_keep_a_bounded_number_of_descriptors(tmp_path: Path) 
     box.sync()
     box.close()
     assert all((tmp_path / f"f{i}.log").read_bytes() == b"x\n" for i in range(600))
+
+
+def test_a_removed_outbox_folder_is_made_again(tmp_path: Path) -> None:
+    import shutil
+
+    box = Outbox(tmp_path)
+    box.append("sub/a.log", b"one\n")
+    box.close()
+    shutil.rmtree(tmp_path / "sub")
+    box.append("sub/b.log", b"two\n")
+    assert (tmp_path / "sub" / "b.log").read_bytes() == b"two\n"
+    box.close()
+
+
+def test_many_written_files_are_made_durable_in_one_sync(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    for i in range(40):
+        box.append(f"d/{i}.log", b"x\n")
+    assert len(box.sync()) == 40
+    assert box.sync() == []
+    box.close()

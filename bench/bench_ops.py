@@ -1,0 +1,151 @@
+"""Operating costs: metric flushes and /metrics scrapes on throughput; database size.
+
+Usage: python bench/bench_ops.py [--lines N] [--repeat R] [--only a,b]
+  a  live daemon on an N-line file: --flush-interval 3600 and no scrapes, against
+     --flush-interval 1 with GET /metrics every second; best of R runs each
+  b  `daemon.py --once --trace` on an N-line file: inboxd.db size and rows per table
+Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from harness import (
+    HERE,
+    BenchError,
+    Daemon,
+    fresh_dir,
+    generate,
+    install_sigterm,
+    link_copy,
+    rate,
+    report_problems,
+    row,
+    run_once,
+    write_config,
+)
+
+DRAIN_TIMEOUT_S = 150.0
+SCRAPE_EVERY_S = 1.0
+TABLES = ("metrics", "traces", "errors", "deadletter", "checkpoints", "outbox")
+
+
+class Scraper(threading.Thread):
+    """GET /metrics once a second, as a Prometheus server would."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(name="scraper", daemon=True)
+        self.base = base
+        self.stop_event = threading.Event()
+        self.scrapes = 0
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with httpx.Client(base_url=self.base, timeout=10.0) as client:
+                while not self.stop_event.is_set():
+                    client.get("/metrics").raise_for_status()
+                    self.scrapes += 1
+                    self.stop_event.wait(SCRAPE_EVERY_S)
+        except BaseException as exc:
+            self.failure = exc
+
+
+def ingest(work: Path, config: Path, src: Path, expected: tuple[int, int], busy: bool) -> float:
+    """Seconds for a fresh live daemon to ingest `src`; `busy` flushes and scrapes."""
+    flush = "1" if busy else "3600"
+    lines, out_bytes = expected
+    with Daemon(work, config, ["--flush-interval", flush]) as daemon:
+        staged = link_copy(src, work.parent / "staging" / src.name)
+        scraper = Scraper(daemon.base)
+        if busy:
+            scraper.start()
+        try:
+            t0 = daemon.drop(staged)
+            took = daemon.wait_done(lines, out_bytes, DRAIN_TIMEOUT_S) - t0
+        finally:
+            scraper.stop_event.set()
+            if busy:
+                scraper.join(15)
+        if scraper.failure is not None:
+            raise BenchError(f"GET /metrics failed: {scraper.failure!r}")
+        report_problems(daemon)
+    return took
+
+
+def part_flush_cost(work: Path, config: Path, src: Path, expected: tuple[int, int],
+                    repeat: int) -> None:  # fmt: skip
+    print("\n[a] flushing every second and scraping /metrics every second")
+    quiet: list[float] = []
+    busy: list[float] = []
+    for _ in range(repeat):
+        quiet.append(ingest(work / "run", config, src, expected, busy=False))
+        busy.append(ingest(work / "run", config, src, expected, busy=True))
+    n = expected[0]
+    q, b = min(quiet), min(busy)
+    row("flush 3600 s, no scrapes", rate(n, q) + f"  best of {repeat}")
+    row("flush 1 s, /metrics every 1 s", rate(n, b) + f"  best of {repeat}")
+    row("difference", f"{(b - q) / q * 100:+.1f} % time  (target < 3 %)")
+    row("all runs (s), quiet", " ".join(f"{t:.2f}" for t in quiet))
+    row("all runs (s), busy", " ".join(f"{t:.2f}" for t in busy))
+
+
+def part_db_size(work: Path, config: Path, src: Path, lines: int) -> None:
+    print("\n[b] database after `daemon.py --once --trace`")
+    once = work / "once"
+    fresh_dir(once / "inbox")
+    link_copy(src, once / "inbox" / src.name)
+    took = run_once(once, config, ["--trace"])
+    db = once / "var" / "inboxd.db"
+    wal = db.with_name(db.name + "-wal")
+    row("--once --trace", rate(lines, took))
+    row("inboxd.db", f"{db.stat().st_size / 1e6:.2f} MB")
+    row("inboxd.db-wal", f"{wal.stat().st_size / 1e6:.2f} MB" if wal.exists() else "absent")
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for table in TABLES:
+            if table in present:
+                (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                row(f"rows in {table}", f"{count:,}")
+            else:
+                row(f"rows in {table}", "no such table")
+    conn.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each configuration (a)")
+    ap.add_argument("--only", default="a,b", help="comma-separated parts to run")
+    ap.add_argument("--work", type=Path, default=HERE / "out" / "ops")
+    args = ap.parse_args()
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    if parts - {"a", "b"}:
+        ap.error(f"--only: unknown parts {', '.join(sorted(parts - {'a', 'b'}))}")
+    install_sigterm()
+    work = fresh_dir(args.work)
+    config = write_config(work)
+    src = work / "source" / "app.log"
+    t0 = time.perf_counter()
+    out_bytes = generate(src, args.lines)
+    print(f"input: {args.lines:,} lines, {src.stat().st_size / 1e6:.1f} MB  "
+          f"(generated in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
+    try:
+        if "a" in parts:
+            part_flush_cost(work, config, src, (args.lines, out_bytes), args.repeat)
+        if "b" in parts:
+            part_db_size(work, config, src, args.lines)
+    except BenchError as exc:
+        raise SystemExit(f"bench_ops: {exc}") from None
+    except KeyboardInterrupt:
+        raise SystemExit("bench_ops: interrupted") from None
+
+
+if __name__ == "__main__":
+    main()
