@@ -38,14 +38,15 @@ class Outbox:
 
     def __init__(self, root: Path, sizes: dict[str, int] | None = None) -> None:
         self.root = root
+        self._prefix = str(root).rstrip("/") + "/"
         self.sizes: dict[str, int] = dict(sizes or {})
         self._fds: OrderedDict[str, int] = OrderedDict()
         self._ids: dict[str, tuple[int, int]] = {}
         self._dirty: set[str] = set()
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
 
-    def target(self, rel: str) -> Path:
-        return self.root / rel
+    def target(self, rel: str) -> str:
+        return self._prefix + rel
 
     def is_known(self, rel: str) -> bool:
         return rel in self.sizes
@@ -100,14 +101,15 @@ class Outbox:
             os.fdatasync(fd)
             os.close(fd)
         path = self.target(rel)
-        if path.parent not in self._folders:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(path.parent)
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         try:
             fd = os.open(path, flags, 0o644)
         except FileNotFoundError:  # a consumer removed the folder since
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             fd = os.open(path, flags, 0o644)
         st = os.fstat(fd)
         self._fds[rel] = fd

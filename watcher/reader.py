@@ -60,6 +60,7 @@ class FileReader:
     ) -> None:
         self.settings = settings
         self.inbox = settings.inbox.resolve()
+        self._prefix = str(self.inbox).rstrip("/") + "/"
         self.store = store
         self.outbox = outbox
         self.files = files
@@ -98,9 +99,14 @@ class FileReader:
     def resolve(self, paths: Iterable[str]) -> list[Found]:
         """Turn paths from watch events into files worth reading."""
         found: dict[tuple[int, int], Found] = {}
+        prefix = self._prefix
         for path in paths:
-            rel = os.path.relpath(path, self.inbox).replace(os.sep, "/")
-            if rel.startswith("../") or rel == "." or not is_eligible_relpath(rel):
+            if not path.startswith(prefix):
+                path = os.path.abspath(path)
+                if not path.startswith(prefix):
+                    continue
+            rel = path[len(prefix) :]
+            if not rel or not is_eligible_relpath(rel):
                 continue
             try:
                 st = os.lstat(path)
@@ -160,7 +166,7 @@ class FileReader:
         again: list[str] = []
         for item in todo:
             if self._read(item, final):
-                again.append(str(self.inbox / item.rel))
+                again.append(self._prefix + item.rel)
             if self._pending_bytes >= COMMIT_BYTES:
                 self.commit()
             if tick is not None and tick():
@@ -203,7 +209,7 @@ class FileReader:
         return tracked
 
     def _read(self, item: Found, final: bool) -> bool:
-        opened = open_regular(self.inbox / item.rel)
+        opened = open_regular(self._prefix + item.rel)
         if opened is None or (opened[1].st_dev, opened[1].st_ino) != item.key:
             # Gone or replaced under this name: a waiting last line can no longer be read
             # here, and leaving it due would wake the loop without pause until a rescan.
@@ -215,7 +221,7 @@ class FileReader:
         try:
             tracked = self._track(item)
             self._check(fd, tracked, st.st_size)
-            more = self._read_chunks(fd, tracked, final)
+            more = self._read_chunks(fd, tracked, final, st.st_size)
             self._note_partial(tracked, st.st_size, final)
             tracked.mtime_ns = st.st_mtime_ns
             return more
@@ -239,13 +245,15 @@ class FileReader:
                     self.store.commit([], {tracked.outbox: size_now}, [], now=time.time())
         check_identity(fd, tracked, size)
 
-    def _read_chunks(self, fd: int, tracked: TrackedFile, final: bool) -> bool:
+    def _read_chunks(self, fd: int, tracked: TrackedFile, final: bool, size: int) -> bool:
         """Read until EOF or the file's budget is spent; True when data remains."""
         read = 0
         limit = self.settings.max_line_bytes
         while read < FILE_BUDGET_BYTES:
             start = tracked.offset
-            chunk = read_chunk(fd, tracked, max_line_bytes=limit, final=final)
+            if start >= size and not final and tracked.state != "skipping":
+                return False
+            chunk = read_chunk(fd, tracked, max_line_bytes=limit, final=final, size=size)
             if chunk.skipped:
                 self._report_skipped(tracked, chunk.skipped)
             if chunk.lines:

@@ -98,7 +98,7 @@ def scan(root: Path) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
     return found
 
 
-def open_regular(path: Path) -> tuple[int, os.stat_result] | None:
+def open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
     """Open a regular file without following links or blocking on a FIFO; None otherwise."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -151,8 +151,12 @@ def read_chunk(
     max_line_bytes: int,
     final: bool,
     chunk_bytes: int = CHUNK_BYTES,
+    size: int | None = None,
 ) -> Chunk:
     """Read complete lines after tracked.offset: at most about one chunk of them.
+
+    `size`, the file's size when it was opened, bounds the read so that a small file
+    does not cost a chunk-sized buffer (a megabyte mapped and unmapped per read).
 
     The returned chunk is contiguous (its lines are numbered from first_line_no on). It
     holds no lines when the file has nothing complete to give, or when the only thing
@@ -163,7 +167,8 @@ def read_chunk(
     if tracked.state == "skipping":
         end, found = _skip_to_newline(fd, offset)
         return Chunk([], consumed + 1, end, consumed + found, [], not found)
-    data = os.pread(fd, chunk_bytes, offset)
+    want = chunk_bytes if size is None or final else min(chunk_bytes, max(size - offset, 0))
+    data = os.pread(fd, want, offset) if want else b""
     nl = data.rfind(b"\n")
     if nl < 0:
         if len(data) == chunk_bytes and max_line_bytes >= chunk_bytes:
