@@ -22,8 +22,8 @@ from processors.router import Router
 from store.flush import Flusher, flush_once
 from store.logs import setup_logging
 from store.telemetry import Telemetry
+from watcher.dirty import DirtySet
 from watcher.engine import Engine
-from watcher.observer import DirtySet, InboxWatcher
 from watcher.sdnotify import Notifier
 
 log = logging.getLogger("inboxd")
@@ -74,7 +74,8 @@ def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> in
 def run_live(
     settings: Settings, pipeline: Pipeline, telemetry: Telemetry, argv: list[str] | None
 ) -> int:
-    # The web stack is imported here so that --once starts without it.
+    # The watcher and the web stack are imported here so that --once starts without them.
+    from watcher.observer import InboxWatcher
     from web.app import ApiContext, create_app
     from web.server import WebServer
 
@@ -148,7 +149,7 @@ def supervise(
     settings: Settings,
     argv: list[str] | None,
     engine: Engine,
-    watcher: InboxWatcher,
+    watcher: Worker,
     flusher: Flusher,
     web: Worker,
 ) -> int:

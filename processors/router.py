@@ -125,9 +125,11 @@ class Router:
         batch = _Batch(lines, file, first_line_no, self._clock(), routed, self.trace)
         nodes = self.pipeline.nodes
         run = self._run_traced if self.trace else self._run_plain
+        start = self._start_traced if self.trace else self._start_plain
         ends: list[Item] = []
-        starts = [(o, line, START, None) for o, line in enumerate(lines)]
-        wave: dict[str, list[Item]] = {START: starts}
+        # The first wave runs over the lines themselves: no item is built for a line
+        # until one of its branches needs a parent.
+        wave: dict[str, list[Any]] = {START: lines}
         hop = 0
         while wave:
             hop += 1
@@ -139,7 +141,10 @@ class Router:
             for tag, items in wave.items():
                 node = nodes[tag]
                 t0 = time.perf_counter()
-                errors, retries = run(node, items, appenders, batch)
+                if hop == 1:
+                    errors, retries = start(node, items, appenders, batch)
+                else:
+                    errors, retries = run(node, items, appenders, batch)
                 s = stats[node.name]
                 s[0] += len(items)
                 s[1] += time.perf_counter() - t0
@@ -158,6 +163,49 @@ class Router:
             routed.traces = TraceBatch(batch.ts, file, first_line_no, lines, terminals)
         routed.out = [item[1] for item in ends]
         return routed
+
+    def _start_plain(
+        self, node: Node, lines: list[str], appenders: dict[str, Any], batch: _Batch
+    ) -> tuple[int, int]:
+        fn = node.fn
+        errors = retries = 0
+        for o, x in enumerate(lines):
+            res = None
+            try:
+                res = fn(x)
+                for t, line in res:
+                    appenders[t]((o, line, t, None))
+            except Exception as exc:
+                bad = line if _is_routing_miss(res, exc) else None
+                item = (o, x, START, None)
+                e, r = self._recover(node, item, res, exc, bad, appenders, batch)
+                errors += e
+                retries += r
+        return errors, retries
+
+    def _start_traced(
+        self, node: Node, lines: list[str], appenders: dict[str, Any], batch: _Batch
+    ) -> tuple[int, int]:
+        fn = node.fn
+        errors = retries = 0
+        terminals = batch.terminals
+        for o, x in enumerate(lines):
+            res = None
+            try:
+                res = fn(x)
+                emitted = False
+                for t, line in res:
+                    appenders[t]((o, line, t, None))
+                    emitted = True
+                if not emitted:
+                    terminals.append((o, x, START, None))
+            except Exception as exc:
+                bad = line if _is_routing_miss(res, exc) else None
+                item = (o, x, START, None)
+                e, r = self._recover(node, item, res, exc, bad, appenders, batch)
+                errors += e
+                retries += r
+        return errors, retries
 
     def _run_plain(
         self, node: Node, items: list[Item], appenders: dict[str, Any], batch: _Batch
@@ -304,11 +352,23 @@ def _is_routing_miss(res: Any, exc: Exception) -> bool:
     return res is not None and isinstance(exc, KeyError) and tb is not None and tb.tb_next is None
 
 
+def _owned(branch: Item, item: Item) -> bool:
+    """Whether `branch` was emitted by the call on `item`.
+
+    First-wave branches have no parent item (none is built on the fast path); their
+    origin tells them apart, as every line enters the first wave once.
+    """
+    parent = branch[3]
+    if item[3] is None and item[2] == START:
+        return parent is None and bool(branch[0] == item[0])
+    return parent is item
+
+
 def _take_back(item: Item, appenders: dict[str, Any]) -> None:
     """Remove what the call on `item` emitted: its branches sit at the buckets' tails."""
     for append in appenders.values():
         bucket = append.__self__
-        while bucket and bucket[-1][3] is item:
+        while bucket and _owned(bucket[-1], item):
             bucket.pop()
 
 
@@ -317,7 +377,7 @@ def _count_owned(item: Item, appenders: dict[str, Any]) -> int:
     for append in appenders.values():
         bucket = append.__self__
         i = len(bucket) - 1
-        while i >= 0 and bucket[i][3] is item:
+        while i >= 0 and _owned(bucket[i], item):
             count += 1
             i -= 1
     return count

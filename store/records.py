@@ -14,11 +14,16 @@ RECORD_LINE_CHARS = 4096
 
 
 def path_of(branch: Item | None) -> tuple[str, ...]:
-    """The tags from `start` to `branch`, following its parent links."""
+    """The tags from `start` to `branch`, following its parent links.
+
+    Branches emitted by the `start` processor carry no parent: every chain begins there.
+    """
     tags: list[str] = []
     while branch is not None:
         tags.append(branch[2])
         branch = branch[3]
+    if not tags or tags[-1] != "start":
+        tags.append("start")
     tags.reverse()
     return tuple(tags)
 

@@ -19,7 +19,7 @@ from store.checkpoints import CheckpointStore
 from store.outbox import Outbox, recover
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
-from watcher.observer import DirtySet
+from watcher.dirty import DirtySet
 from watcher.reader import FileReader
 
 log = logging.getLogger("inboxd.engine")
