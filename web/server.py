@@ -102,7 +102,10 @@ class WebServer:
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
-                loop="asyncio",
+                # uvloop and httptools (C) when installed: the web thread shares the GIL
+                # with the engine, so less Python per request is more ingest.
+                loop="auto",
+                http="auto",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                 server_header=False,
             )
