@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	    apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
 	  else echo "make: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; fi; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -141,7 +141,9 @@ def test_flush_once_writes_metrics_errors_and_traces(tmp_path: Path) -> None:
     t = Telemetry(trace_enabled=True)
     t.add_stats({"tag_router": [10, 0.25, 1, 2], "idle": [0, 0.0, 0, 0]})
     t.add_errors([ErrorRecord(time.time(), "tag_router", "ValueError: bad", "a.log", 3, "bad")])
-    t.add_trace_records([TraceRecord(time.time(), trace_node("start", "warn", "end"), "a.log", 1, "w")])
+    t.add_trace_records(
+        [TraceRecord(time.time(), trace_node("start", "warn", "end"), "a.log", 1, "w")]
+    )
     assert flush_once(t, db_path, 14.0) == 3
     assert metric_sums(db_path) == {"tag_router": (10, 0.25, 1, 2)}
     assert query(db_path, "SELECT processor, message, file, line_no, line FROM errors") == [
