@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-RUN_TIMEOUT_S = 60
+from daemon_fixtures import dir_args, run_cli
 
 
 def run_daemon(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the daemon the way a user does, with its state inside tmp_path."""
-    base = {k: v for k, v in os.environ.items() if k not in ("INBOXD_TOKEN", "JOURNAL_STREAM")}
-    base.update(env or {})
-    dirs = [
-        "--inbox",
-        str(tmp_path / "inbox"),
-        "--outbox",
-        str(tmp_path / "outbox"),
-        "--state-dir",
-        str(tmp_path / "var"),
-    ]
-    return subprocess.run(
-        [sys.executable, "daemon.py", *dirs, *args],
-        cwd=ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
+    return run_cli(*dir_args(tmp_path), *args, env=env)
 
 
 RULES_MODULE = """
@@ -228,14 +207,7 @@ def test_daemon_table_sets_options_relative_to_the_config(tmp_path: Path) -> Non
     config.write_text('[daemon]\ninbox = "in"\noutbox = "out"\nstate_dir = "state"\n')
     (conf / "in").mkdir()
     (conf / "in" / "x.log").write_text("2026 WARN w\n")
-    proc = subprocess.run(
-        [sys.executable, "daemon.py", "--config", str(config), "--once"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        env={k: v for k, v in os.environ.items() if k != "INBOXD_TOKEN"},
-    )
+    proc = run_cli("--config", str(config), "--once")
     assert proc.returncode == 0, proc.stderr
     assert (conf / "out" / "x.log").read_text() == "2026 WARN w\n"
     assert (conf / "state" / "inboxd.db").is_file()
@@ -252,7 +224,9 @@ def test_command_line_wins_over_the_daemon_table(tmp_path: Path) -> None:
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_reload_imports_edited_processor_code(tmp_path, monkeypatch):
+def test_reload_imports_edited_processor_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from processors.pipeline import load_pipeline
 
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -268,7 +242,9 @@ def test_reload_imports_edited_processor_code(tmp_path, monkeypatch):
     assert list(fresh.nodes["start"].fn("x")) == [("end", "Bee:x")]
 
 
-def test_reload_with_broken_code_is_a_config_error(tmp_path, monkeypatch):
+def test_reload_with_broken_code_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from processors.errors import ConfigError
     from processors.pipeline import load_pipeline
 
