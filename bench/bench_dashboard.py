@@ -11,7 +11,6 @@ bytes of one live update per endpoint. Figures, not assertions.
 
 from __future__ import annotations
 
-import argparse
 import math
 import threading
 import time
@@ -22,17 +21,19 @@ from typing import Any
 
 import httpx
 from harness import (
-    HERE,
     BenchError,
     Daemon,
-    fresh_dir,
-    generate,
-    install_sigterm,
+    bench_parser,
+    best_row,
+    exit_on_failure,
+    input_size,
     link_copy,
-    rate,
+    parse_bench_args,
+    prepare,
     report_problems,
     row,
-    write_config,
+    runs_row,
+    source_log,
 )
 
 DRAIN_TIMEOUT_S = 150.0
@@ -171,8 +172,7 @@ def ingest(
             replay.start()
             replay.opened.wait(30)
         try:
-            t0 = daemon.drop(staged)
-            took = daemon.wait_done(lines, out_bytes, DRAIN_TIMEOUT_S) - t0
+            took = daemon.drain(staged, lines, out_bytes, DRAIN_TIMEOUT_S)
         finally:
             if replay is not None:
                 replay.stop_event.set()
@@ -208,42 +208,32 @@ def report_traffic(traffic: Traffic) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap = bench_parser(__doc__)
     ap.add_argument("--repeat", type=int, default=3, help="runs with and without the page")
     ap.add_argument("--range", choices=sorted(RANGES), default="live", help="chart range")
     ap.add_argument("--trace", action="store_true", help="daemon with --trace (traces panel)")
-    ap.add_argument("--work", type=Path, default=HERE / "out" / "dashboard")
-    args = ap.parse_args()
-    install_sigterm()
-    work = fresh_dir(args.work)
-    config = write_config(work)
-    src = work / "source" / "app.log"
-    out_bytes = generate(src, args.lines)
+    args = parse_bench_args(ap, "dashboard")
+    work, config = prepare(args.work)
+    src, out_bytes, _ = source_log(work, args.lines)
     expected = (args.lines, out_bytes)
-    print(f"input: {args.lines:,} lines, {src.stat().st_size / 1e6:.1f} MB; "
+    print(f"{input_size(src, args.lines)}; "
           f"range {args.range}, trace {'on' if args.trace else 'off'}")  # fmt: skip
     without: list[float] = []
     with_page: list[float] = []
     traffic: Traffic | None = None
-    try:
+    with exit_on_failure("bench_dashboard"):
         for _ in range(args.repeat):
             without.append(ingest(work / "run", config, src, expected, None, args.trace)[0])
             took, seen = ingest(work / "run", config, src, expected, args.range, args.trace)
             with_page.append(took)
             traffic = seen or traffic
-    except BenchError as exc:
-        raise SystemExit(f"bench_dashboard: {exc}") from None
-    except KeyboardInterrupt:
-        raise SystemExit("bench_dashboard: interrupted") from None
-    n = args.lines
     a, b = min(without), min(with_page)
     print()
-    row("no dashboard", rate(n, a) + f"  best of {args.repeat}")
-    row("dashboard open, refreshing", rate(n, b) + f"  best of {args.repeat}")
+    best_row("no dashboard", args.lines, without)
+    best_row("dashboard open, refreshing", args.lines, with_page)
     row("ratio", f"{a / b * 100:.1f} %  (target >= 98 %)")
-    row("all runs (s), no dashboard", " ".join(f"{t:.2f}" for t in without))
-    row("all runs (s), dashboard", " ".join(f"{t:.2f}" for t in with_page))
+    runs_row("all runs (s), no dashboard", without)
+    runs_row("all runs (s), dashboard", with_page)
     if traffic is not None:
         report_traffic(traffic)
 

@@ -12,7 +12,6 @@ assertions.
 
 from __future__ import annotations
 
-import argparse
 import random
 import threading
 import time
@@ -20,22 +19,25 @@ from pathlib import Path
 
 import httpx
 from harness import (
-    HERE,
     BenchError,
     Daemon,
+    bench_parser,
+    exit_on_failure,
     fresh_dir,
-    generate,
-    install_sigterm,
+    input_size,
     link_copy,
     log_line,
     ms,
     output_of,
+    parse_bench_args,
+    parse_parts,
     percentile,
+    prepare,
     rate,
     report_problems,
     row,
     run_once,
-    write_config,
+    source_log,
 )
 
 DRAIN_TIMEOUT_S = 150.0
@@ -48,17 +50,13 @@ SENT_MARK = " @"
 class Bench:
     """One big input file generated once, shared by the parts through hard links."""
 
-    def __init__(self, work: Path, lines: int) -> None:
+    def __init__(self, work: Path, config: Path, lines: int) -> None:
         self.work = work
         self.lines = lines
-        self.config = write_config(work)
-        self.big = work / "source" / "app.log"
-        t0 = time.perf_counter()
-        self.big_out = generate(self.big, lines)
-        size = self.big.stat().st_size
+        self.config = config
+        self.big, self.big_out, took = source_log(work, lines)
         if lines:
-            print(f"input: {lines:,} lines, {size / 1e6:.1f} MB  (generated in "
-                  f"{time.perf_counter() - t0:.1f} s)")  # fmt: skip
+            print(f"{input_size(self.big, lines)}  (generated in {took:.1f} s)")
 
     def staged(self, name: str) -> Path:
         """A fresh name for the big file in the staging folder, ready to be renamed."""
@@ -66,9 +64,7 @@ class Bench:
 
     def ingest(self, daemon: Daemon, name: str) -> float:
         """Rename the big file into the daemon's inbox; seconds until all of it is out."""
-        src = self.staged(name)
-        t0 = daemon.drop(src)
-        return daemon.wait_done(self.lines, self.big_out, DRAIN_TIMEOUT_S) - t0
+        return daemon.drain(self.staged(name), self.lines, self.big_out, DRAIN_TIMEOUT_S)
 
 
 def part_throughput(bench: Bench) -> None:
@@ -261,22 +257,16 @@ def part_many_files(bench: Bench, files: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, default=1_000_000, help="lines of the big file (a, c)")
+    ap = bench_parser(__doc__, "lines of the big file (a, c)")
     ap.add_argument("--rate", type=int, default=1000, help="lines/s appended (b)")
     ap.add_argument("--seconds", type=float, default=20.0, help="duration of b")
     ap.add_argument("--files", type=int, default=10_000, help="small files dropped (d)")
     ap.add_argument("--only", default="a,b,c,d", help="comma-separated parts to run")
-    ap.add_argument("--work", type=Path, default=HERE / "out" / "live")
-    args = ap.parse_args()
-    parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    unknown = parts - set("abcd")
-    if unknown:
-        ap.error(f"--only: unknown parts {', '.join(sorted(unknown))}")
-    install_sigterm()
-    work = fresh_dir(args.work)
-    try:
-        bench = Bench(work, args.lines if parts & {"a", "c"} else 0)
+    args = parse_bench_args(ap, "live")
+    parts = parse_parts(ap, args.only, "abcd")
+    work, config = prepare(args.work)
+    with exit_on_failure("bench_live"):
+        bench = Bench(work, config, args.lines if parts & {"a", "c"} else 0)
         if "a" in parts:
             part_throughput(bench)
         if "b" in parts:
@@ -285,10 +275,6 @@ def main() -> None:
             part_api_latency(bench)
         if "d" in parts:
             part_many_files(bench, args.files)
-    except BenchError as exc:
-        raise SystemExit(f"bench_live: {exc}") from None
-    except KeyboardInterrupt:
-        raise SystemExit("bench_live: interrupted") from None
 
 
 if __name__ == "__main__":

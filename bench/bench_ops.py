@@ -9,26 +9,29 @@ Figures, not assertions.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import httpx
 from harness import (
-    HERE,
     BenchError,
     Daemon,
+    bench_parser,
+    best_row,
+    exit_on_failure,
     fresh_dir,
-    generate,
-    install_sigterm,
+    input_size,
     link_copy,
+    parse_bench_args,
+    parse_parts,
+    prepare,
     rate,
     report_problems,
     row,
     run_once,
-    write_config,
+    runs_row,
+    source_log,
 )
 
 DRAIN_TIMEOUT_S = 150.0
@@ -67,8 +70,7 @@ def ingest(work: Path, config: Path, src: Path, expected: tuple[int, int], busy:
         if busy:
             scraper.start()
         try:
-            t0 = daemon.drop(staged)
-            took = daemon.wait_done(lines, out_bytes, DRAIN_TIMEOUT_S) - t0
+            took = daemon.drain(staged, lines, out_bytes, DRAIN_TIMEOUT_S)
         finally:
             scraper.stop_event.set()
             if busy:
@@ -87,13 +89,12 @@ def part_flush_cost(work: Path, config: Path, src: Path, expected: tuple[int, in
     for _ in range(repeat):
         quiet.append(ingest(work / "run", config, src, expected, busy=False))
         busy.append(ingest(work / "run", config, src, expected, busy=True))
-    n = expected[0]
     q, b = min(quiet), min(busy)
-    row("flush 3600 s, no scrapes", rate(n, q) + f"  best of {repeat}")
-    row("flush 1 s, /metrics every 1 s", rate(n, b) + f"  best of {repeat}")
+    best_row("flush 3600 s, no scrapes", expected[0], quiet)
+    best_row("flush 1 s, /metrics every 1 s", expected[0], busy)
     row("difference", f"{(b - q) / q * 100:+.1f} % time  (target < 3 %)")
-    row("all runs (s), quiet", " ".join(f"{t:.2f}" for t in quiet))
-    row("all runs (s), busy", " ".join(f"{t:.2f}" for t in busy))
+    runs_row("all runs (s), quiet", quiet)
+    runs_row("all runs (s), busy", busy)
 
 
 def part_db_size(work: Path, config: Path, src: Path, lines: int) -> None:
@@ -119,32 +120,19 @@ def part_db_size(work: Path, config: Path, src: Path, lines: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap = bench_parser(__doc__)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each configuration (a)")
     ap.add_argument("--only", default="a,b", help="comma-separated parts to run")
-    ap.add_argument("--work", type=Path, default=HERE / "out" / "ops")
-    args = ap.parse_args()
-    parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    if parts - {"a", "b"}:
-        ap.error(f"--only: unknown parts {', '.join(sorted(parts - {'a', 'b'}))}")
-    install_sigterm()
-    work = fresh_dir(args.work)
-    config = write_config(work)
-    src = work / "source" / "app.log"
-    t0 = time.perf_counter()
-    out_bytes = generate(src, args.lines)
-    print(f"input: {args.lines:,} lines, {src.stat().st_size / 1e6:.1f} MB  "
-          f"(generated in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
-    try:
+    args = parse_bench_args(ap, "ops")
+    parts = parse_parts(ap, args.only, "ab")
+    work, config = prepare(args.work)
+    src, out_bytes, took = source_log(work, args.lines)
+    print(f"{input_size(src, args.lines)}  (generated in {took:.1f} s)")
+    with exit_on_failure("bench_ops"):
         if "a" in parts:
             part_flush_cost(work, config, src, (args.lines, out_bytes), args.repeat)
         if "b" in parts:
             part_db_size(work, config, src, args.lines)
-    except BenchError as exc:
-        raise SystemExit(f"bench_ops: {exc}") from None
-    except KeyboardInterrupt:
-        raise SystemExit("bench_ops: interrupted") from None
 
 
 if __name__ == "__main__":

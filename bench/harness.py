@@ -6,6 +6,8 @@ manager that always terminates the process it started, on errors and Ctrl-C too.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import random
@@ -15,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -46,6 +48,39 @@ def install_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
+
+
+@contextlib.contextmanager
+def exit_on_failure(name: str) -> Iterator[None]:
+    """End the run with a one-line message naming `name` on BenchError or Ctrl-C."""
+    try:
+        yield
+    except BenchError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    except KeyboardInterrupt:
+        raise SystemExit(f"{name}: interrupted") from None
+
+
+def bench_parser(doc: str, lines_help: str | None = None) -> argparse.ArgumentParser:
+    """A command line described by the first line of `doc`, starting with --lines."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000, help=lines_help)
+    return ap
+
+
+def parse_bench_args(ap: argparse.ArgumentParser, name: str) -> argparse.Namespace:
+    """Add --work (default bench/out/`name`) last and parse the command line."""
+    ap.add_argument("--work", type=Path, default=HERE / "out" / name)
+    return ap.parse_args()
+
+
+def parse_parts(ap: argparse.ArgumentParser, only: str, known: str) -> set[str]:
+    """The parts named in a comma-separated --only; unknown ones are a usage error."""
+    parts = {p.strip() for p in only.split(",") if p.strip()}
+    unknown = parts - set(known)
+    if unknown:
+        ap.error(f"--only: unknown parts {', '.join(sorted(unknown))}")
+    return parts
 
 
 def free_port() -> int:
@@ -93,6 +128,18 @@ def generate(path: Path, n: int, *, seed: int = 42, prefix: str = "") -> int:
     return expected
 
 
+def source_log(work: Path, lines: int) -> tuple[Path, int, float]:
+    """Generate `work`/source/app.log: (its path, outbox bytes it makes, seconds taken)."""
+    src = work / "source" / "app.log"
+    t0 = time.perf_counter()
+    out_bytes = generate(src, lines)
+    return src, out_bytes, time.perf_counter() - t0
+
+
+def input_size(src: Path, lines: int) -> str:
+    return f"input: {lines:,} lines, {src.stat().st_size / 1e6:.1f} MB"
+
+
 def outbox_bytes(outbox: Path) -> int:
     """Total size of the regular files under `outbox`."""
     total = 0
@@ -123,6 +170,15 @@ def row(label: str, value: str) -> None:
     print(f"  {label + ':':<{WIDTH}} {value}")
 
 
+def best_row(label: str, lines: int, times: Sequence[float]) -> None:
+    """The fastest of `times` as a rate of `lines`."""
+    row(label, rate(lines, min(times)) + f"  best of {len(times)}")
+
+
+def runs_row(label: str, times: Sequence[float]) -> None:
+    row(label, " ".join(f"{t:.2f}" for t in times))
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms"
 
@@ -141,6 +197,13 @@ def write_config(work: Path) -> Path:
     config = work / "bench.toml"
     config.write_text(CONFIG)
     return config
+
+
+def prepare(work: Path) -> tuple[Path, Path]:
+    """SIGTERM turned into SystemExit, `work` emptied, the bench config in it: (work, config)."""
+    install_sigterm()
+    work = fresh_dir(work)
+    return work, write_config(work)
 
 
 def bench_env() -> dict[str, str]:
@@ -272,6 +335,11 @@ class Daemon:
         t0 = time.perf_counter()
         os.rename(src, target)
         return t0
+
+    def drain(self, src: Path, lines: int, out_bytes: int, timeout_s: float) -> float:
+        """Rename `src` into the inbox; seconds until all of it is out (see wait_done)."""
+        t0 = self.drop(src)
+        return self.wait_done(lines, out_bytes, timeout_s) - t0
 
     def wait_done(self, lines: int, out_bytes: int, timeout_s: float) -> float:
         """Wait until the outbox holds `out_bytes` and /stats counts `lines` at the start.

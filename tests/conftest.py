@@ -1,12 +1,14 @@
-"""Shared test guards: a test that leaves threads running fails."""
+"""Shared test guards (a test that leaves threads running fails) and fixtures."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from daemon_fixtures import MakeDaemon, daemon_factory
 
 THREAD_GRACE_S = 2.0
 
@@ -30,3 +32,9 @@ def no_thread_leak(request: pytest.FixtureRequest) -> Iterator[None]:
         thread.join(max(deadline - time.monotonic(), 0.0))
     alive = [t.name for t in leaked if t.is_alive()]
     assert not alive, f"threads left running: {alive}"
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
+    """Daemons (see daemon_fixtures.Daemon) rooted in tmp_path; any left running killed."""
+    yield from daemon_factory(tmp_path)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,11 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
+from net_fixtures import free_port, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-POLL_S = 0.05
+RUN_TIMEOUT_S = 60
+# Set by a service manager or a shell; a test gives the daemon only what it asks for.
+INHERITED_ONLY = ("INBOXD_TOKEN", "JOURNAL_STREAM", "NOTIFY_SOCKET")
 
 PASSTHRU_MODULE = '''\
 def keep(line):
@@ -34,30 +35,40 @@ def keep(line):
 '''
 
 
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def pause(seconds: float) -> None:
     """Pace a writer (not a wait for the daemon: those use wait_for)."""
     threading.Event().wait(seconds)
 
 
-def wait_for(
-    condition: Callable[[], Any], timeout: float = 20.0, what: str = "", interval: float = POLL_S
-) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not met within {timeout} s: {what or condition}")
-        pause(interval)
+def daemon_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the daemon's own variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in INHERITED_ONLY}
+    env.update(extra or {})
+    return env
+
+
+def dir_args(root: Path) -> list[str]:
+    """--inbox, --outbox and --state-dir as `root`/inbox, `root`/outbox and `root`/var."""
+    return [
+        "--inbox",
+        str(root / "inbox"),
+        "--outbox",
+        str(root / "outbox"),
+        "--state-dir",
+        str(root / "var"),
+    ]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python daemon.py *args` to its end, as a user does; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "daemon.py", *args],
+        cwd=REPO,
+        env=daemon_env(env),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
 
 
 def write_config(folder: Path, *, pipeline: str | None = None, **daemon: Any) -> Path:
@@ -101,11 +112,20 @@ def outbox_line_count(outbox: Path) -> int:
 
 @dataclass
 class Daemon:
-    """One `python daemon.py` process and the folders it was given."""
+    """One `python daemon.py` process and the folders it was given.
+
+    `flush_interval` None leaves the daemon's own default; `token` is passed with
+    --token and sent as a bearer token by `get`; `env` is added to the environment.
+    """
 
     root: Path
     config: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    host: str | None = None
+    token: str | None = None
+    flush_interval: float | None = 1
+    start_timeout: float = START_TIMEOUT_S
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -126,39 +146,44 @@ class Daemon:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self) -> list[str]:
-        args = [sys.executable, "daemon.py", "--inbox", str(self.inbox)]
-        args += ["--outbox", str(self.outbox), "--state-dir", str(self.state_dir)]
-        args += ["--port", str(self.port), "--flush-interval", "1"]
+    def command(self, *extra: str) -> list[str]:
+        args = [sys.executable, "daemon.py", *dir_args(self.root), "--port", str(self.port)]
+        if self.flush_interval is not None:
+            args += ["--flush-interval", str(self.flush_interval)]
         if self.config is not None:
             args += ["--config", str(self.config)]
-        return args + self.extra_args
+        if self.host is not None:
+            args += ["--host", self.host]
+        if self.token is not None:
+            args += ["--token", self.token]
+        return [*args, *self.extra_args, *extra]
 
-    def spawn(self) -> None:
-        """Start the process without waiting for it to serve."""
+    def spawn(self, *extra: str) -> Daemon:
+        """Start the process without waiting for it to serve; `extra` args for this run."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.port = free_port()
         self.starts += 1
         log = self.root / f"daemon-{self.starts}.err"
         with log.open("wb") as err:
             self.proc = subprocess.Popen(
-                self.command(),
+                self.command(*extra),
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=daemon_env({"PYTHONUNBUFFERED": "1", **self.env}),
             )
-
-    def start(self) -> Daemon:
-        """Start and wait until GET /health answers."""
-        self.spawn()
-        wait_for(self._is_healthy, START_TIMEOUT_S, f"daemon serving /health\n{self.stderr()}")
         return self
 
-    def _is_healthy(self) -> bool:
+    def start(self, *extra: str) -> Daemon:
+        """Start and wait until GET /health answers."""
+        self.spawn(*extra)
+        wait_for(self.is_healthy, self.start_timeout, f"daemon serving /health\n{self.stderr()}")
+        return self
+
+    def is_healthy(self) -> bool:
         if self.proc is None or self.proc.poll() is not None:
-            pytest.fail(f"daemon exited with {self.returncode()} during start:\n{self.stderr()}")
+            pytest.fail(f"daemon exited with {self.returncode()}:\n{self.stderr()}")
         try:
             return httpx.get(self.url + "/health", timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -175,23 +200,38 @@ class Daemon:
         text = log.read_text(errors="replace") if log.exists() else ""
         return text[-tail:]
 
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def get(self, path: str, **params: Any) -> Any:
         """GET an endpoint of the running daemon; fails unless it answers 200."""
         assert self.is_running(), f"daemon is not running:\n{self.stderr()}"
-        response = httpx.get(self.url + path, params=params, timeout=10)
+        response = httpx.get(self.url + path, params=params, headers=self.headers(), timeout=10)
         assert response.status_code == 200, (path, response.status_code, response.text)
         return response.json()
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Send `sig` and assert a clean exit (code 0) within `timeout` seconds."""
+    def stats(self) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = self.get("/stats")
+        return result
+
+    def send_signal(self, sig: int) -> None:
         assert self.proc is not None
         assert self.proc.poll() is None, f"daemon died early:\n{self.stderr()}"
         self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """The exit code; fails (after kill -9) unless the process ends within `timeout`."""
+        assert self.proc is not None
         try:
-            code = self.proc.wait(timeout)
+            return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"daemon did not stop within {timeout} s after {sig!r}")
+            pytest.fail(f"daemon still running {timeout} s later:\n{self.stderr()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Send `sig` and assert a clean exit (code 0) within `timeout` seconds."""
+        self.send_signal(sig)
+        code = self.wait_exit(timeout)
         assert code == 0, f"exit code {code} after {sig!r}:\n{self.stderr()}"
 
     def kill(self) -> None:
@@ -204,18 +244,18 @@ class Daemon:
 MakeDaemon = Callable[..., Daemon]
 
 
-def daemon_factory(tmp_path: Path) -> Iterator[MakeDaemon]:
-    """Body of a `make_daemon` fixture: Daemons rooted in tmp_path, any left running killed."""
+def daemon_factory(tmp_path: Path, **defaults: Any) -> Iterator[MakeDaemon]:
+    """Body of a `make_daemon` fixture: Daemons rooted in tmp_path, any left running killed.
+
+    `make(name=..., **options)` passes `options` (over `defaults`) on to `Daemon`.
+    """
     made: list[Daemon] = []
 
-    def make(
-        *, config: Path | None = None, extra_args: list[str] | None = None, name: str = "d"
-    ) -> Daemon:
+    def make(*, name: str = "d", **options: Any) -> Daemon:
         root = tmp_path / name
         root.mkdir(parents=True, exist_ok=True)
-        daemon = Daemon(root, config=config, extra_args=list(extra_args or []))
-        made.append(daemon)
-        return daemon
+        made.append(Daemon(root, **{**defaults, **options}))
+        return made[-1]
 
     yield make
     for daemon in made:

@@ -7,26 +7,18 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_fixtures import (
     Daemon,
     MakeDaemon,
-    daemon_factory,
     outbox_counter,
     outbox_line_count,
     pause,
-    wait_for,
     write_config,
 )
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
-    yield from daemon_factory(tmp_path)
-
+from net_fixtures import wait_for
 
 TOTAL_LINES = 200_000
 FILES = ("a.log", "deep/b.log")

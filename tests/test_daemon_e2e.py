@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +18,12 @@ import pytest
 from daemon_fixtures import (
     Daemon,
     MakeDaemon,
-    daemon_factory,
     outbox_counter,
     pause,
     read_outbox,
-    wait_for,
     write_config,
 )
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
-    yield from daemon_factory(tmp_path)
+from net_fixtures import wait_for
 
 
 def lines_of(prefix: str, start: int, stop: int) -> list[str]:

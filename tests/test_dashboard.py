@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from web_fixtures import free_port, wait_for
+from net_fixtures import free_port, wait_for
 
 # The Playwright driver's executor thread lives as long as the module's browser.
 pytestmark = [pytest.mark.browser, pytest.mark.allow_thread_leak]

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from net_fixtures import free_port, wait_for
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from web_fixtures import (  # noqa: F401
-    free_port,
     make_context,
     no_thread_leak,
     populated_telemetry,
     serving,
-    wait_for,
 )
 
 from store.telemetry import Telemetry

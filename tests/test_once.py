@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_fixtures import dir_args, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-RUN_TIMEOUT_S = 60
 PROCESSORS = ["tag_router", "filter_errors", "keep", "drop", "redact_secrets"]
 
 APP_LOG = (
@@ -44,30 +40,8 @@ FIRST_RUN = {
 }
 
 
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("INBOXD_TOKEN", "JOURNAL_STREAM")}
-    return subprocess.run(
-        [sys.executable, "daemon.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
-
-
 def run_once(tmp_path: Path, *args: str) -> dict[str, Any]:
-    proc = run(
-        tmp_path,
-        "--inbox",
-        str(tmp_path / "inbox"),
-        "--outbox",
-        str(tmp_path / "outbox"),
-        "--state-dir",
-        str(tmp_path / "var"),
-        "--once",
-        *args,
-    )
+    proc = run_cli(*dir_args(tmp_path), "--once", *args)
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(proc.stdout)
     assert proc.stdout.count("\n") <= 1
@@ -155,31 +129,20 @@ def test_once_with_a_failing_processor_counts_the_errors(tmp_path: Path) -> None
         'start = "inboxd_failing_rules:route"\n'
         'boom = { processor = "inboxd_failing_rules:boom", retries = 1 }\n'
     )
-    proc = run(
-        tmp_path,
-        "--config",
-        str(config),
-        "--inbox",
-        str(tmp_path / "inbox"),
-        "--outbox",
-        str(tmp_path / "outbox"),
-        "--state-dir",
-        str(tmp_path / "var"),
-        "--once",
-    )
+    proc = run_cli("--config", str(config), *dir_args(tmp_path), "--once")
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(proc.stdout)
     assert figures(stats) == {"route": (2, 0, 0), "boom": (2, 4, 2)}
 
 
 def test_version_exits_0(tmp_path: Path) -> None:
-    proc = run(tmp_path, "--version")
+    proc = run_cli("--version")
     assert proc.returncode == 0
     assert proc.stdout.strip() == "inboxd 0.1.0"
 
 
 def test_help_exits_0_and_lists_the_options(tmp_path: Path) -> None:
-    proc = run(tmp_path, "--help")
+    proc = run_cli("--help")
     assert proc.returncode == 0
     for option in (
         "--inbox",
@@ -212,10 +175,7 @@ def test_once_dead_letters_non_text_outbox_lines(tmp_path: Path) -> None:
     (tmp_path / "inboxd_non_text_rules.py").write_text(NON_TEXT_RULES)
     config = tmp_path / "inboxd.toml"
     config.write_text('[pipeline]\nstart = "inboxd_non_text_rules:route"\n')
-    proc = run(
-        tmp_path, "--config", str(config), "--inbox", str(tmp_path / "inbox"),
-        "--outbox", str(tmp_path / "outbox"), "--state-dir", str(tmp_path / "var"), "--once",
-    )  # fmt: skip
+    proc = run_cli("--config", str(config), *dir_args(tmp_path), "--once")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "outbox" / "a.log").read_text() == "one\ntwo\n"
     db = sqlite3.connect(tmp_path / "var" / "inboxd.db")

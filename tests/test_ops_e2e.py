@@ -11,62 +11,32 @@ import gzip
 import http.client
 import itertools
 import json
-import os
 import re
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from daemon_fixtures import Daemon, MakeDaemon, daemon_factory, write_config
+from net_fixtures import wait_for as wait_within
 
 from store.db import connect, ensure_schema
 
-REPO = Path(__file__).resolve().parent.parent
-POLL_S = 0.05
-START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 10.0
+WAIT_S = 15.0
+OPS_START_TIMEOUT_S = 20.0
 DAY_S = 86_400.0
 
-PASSTHRU = """\
-def keep(line):
-    yield "end", line
-"""
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not met within {timeout} s: {what}")
-        threading.Event().wait(POLL_S)
-
-
-def write_config(folder: Path, pipeline: str, **daemon: Any) -> Path:
-    """`folder/inboxd.toml` with a [daemon] table (TOML literals via json) and [pipeline]."""
-    lines = ["[daemon]"] + [f"{k} = {json.dumps(v)}" for k, v in daemon.items()]
-    path = folder / "inboxd.toml"
-    path.write_text("\n".join([*lines, "", "[pipeline]", pipeline, ""]))
-    return path
+    return wait_within(condition, timeout, what)
 
 
 def append(path: Path, lines: list[str]) -> None:
@@ -99,124 +69,10 @@ def log_records(state: Path) -> list[dict[str, Any]]:
     return records
 
 
-@dataclass
-class Daemon:
-    """One `python daemon.py` process rooted in a folder of its own."""
-
-    root: Path
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    token: str | None = None
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    runs: int = 0
-
-    @property
-    def inbox(self) -> Path:
-        return self.root / "inbox"
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "var"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def err_path(self) -> Path:
-        return self.root / f"stderr-{self.runs}.txt"
-
-    def spawn(self, *extra: str) -> Daemon:
-        """Start the process; does not wait for it to serve."""
-        assert self.proc is None or self.proc.poll() is not None
-        self.port = free_port()
-        self.runs += 1
-        cmd = [sys.executable, "daemon.py", "--inbox", str(self.inbox)]
-        cmd += ["--outbox", str(self.outbox), "--state-dir", str(self.state)]
-        cmd += ["--port", str(self.port), *self.args, *extra]
-        env = {k: v for k, v in os.environ.items() if k not in ("INBOXD_TOKEN", "NOTIFY_SOCKET")}
-        env.update(PYTHONUNBUFFERED="1", **self.env)
-        with self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env
-            )
-        return self
-
-    def start(self, *extra: str) -> Daemon:
-        """Start and wait until GET /health answers 200."""
-        self.spawn(*extra)
-        wait_for(self.is_healthy, f"daemon serving /health\n{self.stderr()}", START_TIMEOUT_S)
-        return self
-
-    def is_healthy(self) -> bool:
-        if self.proc is None or self.proc.poll() is not None:
-            pytest.fail(f"daemon exited with {self.returncode()}:\n{self.stderr()}")
-        try:
-            return httpx.get(self.url + "/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def returncode(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")[-4000:] if self.err_path.exists() else ""
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(self.url + path, params=params, headers=self.headers(), timeout=10)
-        assert response.status_code == 200, (path, response.status_code, response.text)
-        return response.json()
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        result: dict[str, dict[str, Any]] = self.get("/stats")
-        return result
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None and self.proc.poll() is None, self.stderr()
-        self.proc.send_signal(sig)
-
-    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"daemon still running {timeout} s later:\n{self.stderr()}")
-
-    def stop(self) -> None:
-        """SIGTERM and a clean exit 0."""
-        self.signal(signal.SIGTERM)
-        code = self.wait_exit()
-        assert code == 0, f"exit code {code} after SIGTERM:\n{self.stderr()}"
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT_S)
-
-
 @pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """A factory of Daemon objects; any still running at the end is killed."""
-    made: list[Daemon] = []
-
-    def make(name: str = "d", **kwargs: Any) -> Daemon:
-        root = tmp_path / name
-        root.mkdir(parents=True, exist_ok=True)
-        made.append(Daemon(root, **kwargs))
-        return made[-1]
-
-    yield make
-    for daemon in made:
-        daemon.kill()
+def daemons(tmp_path: Path) -> Iterator[MakeDaemon]:
+    """Daemons with the daemon's own flush interval; any still running at the end is killed."""
+    yield from daemon_factory(tmp_path, flush_interval=None, start_timeout=OPS_START_TIMEOUT_S)
 
 
 # -- 1. sd_notify ------------------------------------------------------------------------
@@ -275,9 +131,7 @@ def max_gap(times: list[float], start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(points))
 
 
-def test_sd_notify_ready_status_watchdog_stopping(
-    daemons: Callable[..., Daemon], tmp_path: Path
-) -> None:
+def test_sd_notify_ready_status_watchdog_stopping(daemons: MakeDaemon, tmp_path: Path) -> None:
     sock_path = tmp_path / "notify.sock"
     assert len(str(sock_path)) < 100, "AF_UNIX path too long for this tmp_path"
     d = daemons(env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"})
@@ -322,7 +176,7 @@ def prefix_rules(folder: Path, module: str, func: str, prefix: str) -> None:
 
 
 def reload_failures(d: Daemon) -> list[dict[str, Any]]:
-    return [r for r in log_records(d.state) if r.get("event") == "reload_failed"]
+    return [r for r in log_records(d.state_dir) if r.get("event") == "reload_failed"]
 
 
 def has_reload_failures(d: Daemon, number: int) -> bool:
@@ -330,22 +184,22 @@ def has_reload_failures(d: Daemon, number: int) -> bool:
 
 
 def test_sighup_reloads_pipeline_and_keeps_it_when_new_config_is_broken(
-    daemons: Callable[..., Daemon], tmp_path: Path
+    daemons: MakeDaemon, tmp_path: Path
 ) -> None:
     conf_dir = tmp_path / "conf"
     conf_dir.mkdir()
     prefix_rules(conf_dir, "rules_a", "route_a", "A:")
     prefix_rules(conf_dir, "rules_b", "route_b", "B:")
-    config = write_config(conf_dir, 'start = "rules_a:route_a"')
-    d = daemons(args=["--config", str(config)]).start()
+    config = write_config(conf_dir, pipeline='start = "rules_a:route_a"')
+    d = daemons(config=config).start()
     log = d.inbox / "app.log"
     first = [f"a{i}" for i in range(50)]
     append(log, first)
     wait_for(lambda: len(outbox_lines(d.outbox)) == 50, "first lines delivered")
     assert set(d.stats()) == {"route_a"}
 
-    write_config(conf_dir, 'start = "rules_b:route_b"')
-    d.signal(signal.SIGHUP)
+    write_config(conf_dir, pipeline='start = "rules_b:route_b"')
+    d.send_signal(signal.SIGHUP)
     wait_for(lambda: "route_b" in d.stats(), "route_b listed in /stats after SIGHUP")
     second = [f"b{i}" for i in range(50)]
     append(log, second)
@@ -362,8 +216,8 @@ def test_sighup_reloads_pipeline_and_keeps_it_when_new_config_is_broken(
         if text.startswith("["):
             config.write_text(text)
         else:
-            write_config(conf_dir, text)
-        d.signal(signal.SIGHUP)
+            write_config(conf_dir, pipeline=text)
+        d.send_signal(signal.SIGHUP)
         wait_for(partial(has_reload_failures, d, number), f"reload failure #{number}")
         assert d.is_healthy()
     assert all(r["level"] == "error" for r in reload_failures(d))
@@ -401,12 +255,10 @@ def run_batch(d: Daemon, file: str, good: int, bad: int) -> dict[str, dict[str, 
     return stats
 
 
-def test_metrics_history_sums_to_stats_across_restarts(
-    daemons: Callable[..., Daemon], tmp_path: Path
-) -> None:
+def test_metrics_history_sums_to_stats_across_restarts(daemons: MakeDaemon, tmp_path: Path) -> None:
     (tmp_path / "hist.py").write_text(HISTORY_RULES)
-    config = write_config(tmp_path, 'start = "hist:first"\nmid = "hist:second"')
-    d = daemons(args=["--config", str(config)])
+    config = write_config(tmp_path, pipeline='start = "hist:first"\nmid = "hist:second"')
+    d = daemons(config=config)
     runs = [(40, 5), (25, 3)]
     totals: dict[str, dict[str, float]] = {}
     for number, (good, bad) in enumerate(runs):
@@ -421,7 +273,7 @@ def test_metrics_history_sums_to_stats_across_restarts(
             check_history_api(d, totals)
         d.stop()
 
-    db = sqlite3.connect(d.state / "inboxd.db")
+    db = sqlite3.connect(d.state_dir / "inboxd.db")
     try:
         summed = {
             row[0]: {"count": row[1], "errors": row[2], "retries": row[3]}
@@ -484,12 +336,14 @@ def raw_status(port: int, target: str) -> int:
 
 
 def test_log_rotates_to_gzip_backups_served_by_logs_api(
-    daemons: Callable[..., Daemon], tmp_path: Path
+    daemons: MakeDaemon, tmp_path: Path
 ) -> None:
     (tmp_path / "failing.py").write_text(FAILING_RULES)
-    config = write_config(tmp_path, 'start = "failing:explode"', log_max_bytes=20000, log_backups=3)
-    d = daemons(args=["--config", str(config)]).start()
-    logs = d.state / "logs"
+    config = write_config(
+        tmp_path, pipeline='start = "failing:explode"', log_max_bytes=20000, log_backups=3
+    )
+    d = daemons(config=config).start()
+    logs = d.state_dir / "logs"
     total = 0
     for _ in range(60):
         append(d.inbox / "app.log", [f"doomed line {total + i} " + "x" * 80 for i in range(50)])
@@ -533,20 +387,18 @@ def test_log_rotates_to_gzip_backups_served_by_logs_api(
 
 
 @pytest.mark.parametrize("exc", ["SystemExit", "KeyboardInterrupt"])
-def test_dead_engine_thread_exits_non_zero(
-    daemons: Callable[..., Daemon], tmp_path: Path, exc: str
-) -> None:
+def test_dead_engine_thread_exits_non_zero(daemons: MakeDaemon, tmp_path: Path, exc: str) -> None:
     (tmp_path / "fatal.py").write_text(
         f"def fatal(line):\n    if line == 'die':\n        raise {exc}()\n    yield 'end', line\n"
     )
-    config = write_config(tmp_path, 'start = "fatal:fatal"')
-    d = daemons(args=["--config", str(config)]).start()
+    config = write_config(tmp_path, pipeline='start = "fatal:fatal"')
+    d = daemons(config=config).start()
     append(d.inbox / "app.log", ["one", "two"])
     wait_for(lambda: outbox_lines(d.outbox) == ["one", "two"], "first lines delivered")
     append(d.inbox / "app.log", ["die"])
     code = d.wait_exit(timeout=8.0)
     assert code not in (0, None), f"exit code {code}"
-    records = log_records(d.state)
+    records = log_records(d.state_dir)
     deaths = [r for r in records if r.get("event") == "thread_died"]
     assert [r.get("worker") for r in deaths] == ["engine"]
     assert [r.get("exit_code") for r in records if r.get("event") == "stop"] == [code]
@@ -558,17 +410,16 @@ def test_dead_engine_thread_exits_non_zero(
 # -- 6. the token guard ------------------------------------------------------------------
 
 
-def test_public_host_without_token_is_refused(daemons: Callable[..., Daemon]) -> None:
-    d = daemons().spawn("--host", "0.0.0.0")
+def test_public_host_without_token_is_refused(daemons: MakeDaemon) -> None:
+    d = daemons(host="0.0.0.0").spawn()
     assert d.wait_exit() == 2
     err = d.stderr().strip()
     assert len(err.splitlines()) == 1 and "token" in err, err
     assert "Traceback" not in err
 
 
-def test_public_host_with_token_guards_api(daemons: Callable[..., Daemon]) -> None:
-    d = daemons(token="s3cret-token")
-    d.start("--host", "0.0.0.0", "--token", "s3cret-token")
+def test_public_host_with_token_guards_api(daemons: MakeDaemon) -> None:
+    d = daemons(host="0.0.0.0", token="s3cret-token").start()
     assert httpx.get(d.url + "/stats", timeout=10).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
     assert httpx.get(d.url + "/stats", headers=wrong, timeout=10).status_code == 401
@@ -616,21 +467,22 @@ def history_labels(db_path: Path) -> dict[str, set[str]]:
     return found
 
 
-def test_retention_prunes_old_history_rows(daemons: Callable[..., Daemon], tmp_path: Path) -> None:
-    (tmp_path / "passthru.py").write_text(PASSTHRU)
-    config = write_config(tmp_path, 'start = "passthru:keep"', retention_days=14)
-    d = daemons(args=["--config", str(config), "--flush-interval", "0.5"])
-    d.state.mkdir(parents=True)
+def test_retention_prunes_old_history_rows(daemons: MakeDaemon, tmp_path: Path) -> None:
+    config = write_config(tmp_path, retention_days=14)
+    d = daemons(config=config, flush_interval=0.5)
+    d.state_dir.mkdir(parents=True)
     now = time.time()
-    seed_history(d.state / "inboxd.db", now - 30 * DAY_S, "old")
-    seed_history(d.state / "inboxd.db", now - 1 * DAY_S, "recent")
-    assert history_labels(d.state / "inboxd.db")["metrics"] == {"old", "recent"}
+    seed_history(d.state_dir / "inboxd.db", now - 30 * DAY_S, "old")
+    seed_history(d.state_dir / "inboxd.db", now - 1 * DAY_S, "recent")
+    assert history_labels(d.state_dir / "inboxd.db")["metrics"] == {"old", "recent"}
     d.start()
     want = {table: {"recent"} for table in ("metrics", "errors", "deadletter", "traces")}
     wait_for(
-        lambda: {t: v - {"keep"} for t, v in history_labels(d.state / "inboxd.db").items()} == want,
+        lambda: (
+            {t: v - {"keep"} for t, v in history_labels(d.state_dir / "inboxd.db").items()} == want
+        ),
         "old rows pruned, recent kept",
     )
     d.stop()
-    final = history_labels(d.state / "inboxd.db")
+    final = history_labels(d.state_dir / "inboxd.db")
     assert {t: v - {"keep"} for t, v in final.items()} == want
