@@ -25,6 +25,7 @@ from harness import (
     Daemon,
     bench_parser,
     best_row,
+    cpu_row,
     exit_on_failure,
     input_size,
     link_copy,
@@ -156,7 +157,7 @@ class PageReplay(threading.Thread):
 def ingest(
     work: Path, config: Path, src: Path, expected: tuple[int, int], page: str | None,
     trace: bool,
-) -> tuple[float, Traffic | None]:  # fmt: skip
+) -> tuple[float, Traffic | None, float]:  # fmt: skip
     """Seconds for a fresh live daemon to ingest `src`, with the page open when `page`.
 
     The page is opened (loaded and refreshed once) before the file arrives. With a page,
@@ -171,15 +172,17 @@ def ingest(
         if replay is not None:
             replay.start()
             replay.opened.wait(30)
+        cpu0 = daemon.cpu_seconds()
         try:
             took = daemon.drain(staged, lines, out_bytes, DRAIN_TIMEOUT_S)
+            cpu = daemon.cpu_seconds() - cpu0
         finally:
             if replay is not None:
                 replay.stop_event.set()
                 replay.join(15)
         if replay is None:
             report_problems(daemon)
-            return took, None
+            return took, None, cpu
         if replay.failure is not None:
             raise BenchError(f"page replay failed: {replay.failure!r}")
         full = PageReplay(daemon.base, page or "live")
@@ -188,7 +191,7 @@ def ingest(
         replay.traffic.per_endpoint = full.traffic.per_endpoint
         replay.traffic.full_round = full.traffic.rounds[0]
         report_problems(daemon)
-    return took, replay.traffic
+    return took, replay.traffic, cpu
 
 
 def report_traffic(traffic: Traffic) -> None:
@@ -220,18 +223,24 @@ def main() -> None:
           f"range {args.range}, trace {'on' if args.trace else 'off'}")  # fmt: skip
     without: list[float] = []
     with_page: list[float] = []
+    cpu_without: list[float] = []
+    cpu_with: list[float] = []
     traffic: Traffic | None = None
     with exit_on_failure("bench_dashboard"):
         for _ in range(args.repeat):
-            without.append(ingest(work / "run", config, src, expected, None, args.trace)[0])
-            took, seen = ingest(work / "run", config, src, expected, args.range, args.trace)
+            took, _none, cpu = ingest(work / "run", config, src, expected, None, args.trace)
+            without.append(took)
+            cpu_without.append(cpu)
+            took, seen, cpu = ingest(work / "run", config, src, expected, args.range, args.trace)
             with_page.append(took)
+            cpu_with.append(cpu)
             traffic = seen or traffic
     a, b = min(without), min(with_page)
     print()
     best_row("no dashboard", args.lines, without)
     best_row("dashboard open, refreshing", args.lines, with_page)
     row("ratio", f"{a / b * 100:.1f} %  (target >= 98 %)")
+    cpu_row("daemon CPU, without vs with page", cpu_without, cpu_with)
     runs_row("all runs (s), no dashboard", without)
     runs_row("all runs (s), dashboard", with_page)
     if traffic is not None:

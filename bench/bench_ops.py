@@ -19,6 +19,7 @@ from harness import (
     Daemon,
     bench_parser,
     best_row,
+    cpu_row,
     exit_on_failure,
     fresh_dir,
     input_size,
@@ -60,8 +61,10 @@ class Scraper(threading.Thread):
             self.failure = exc
 
 
-def ingest(work: Path, config: Path, src: Path, expected: tuple[int, int], busy: bool) -> float:
-    """Seconds for a fresh live daemon to ingest `src`; `busy` flushes and scrapes."""
+def ingest(
+    work: Path, config: Path, src: Path, expected: tuple[int, int], busy: bool
+) -> tuple[float, float]:
+    """Wall and daemon CPU seconds to ingest `src` in a fresh daemon; `busy` flushes, scrapes."""
     flush = "1" if busy else "3600"
     lines, out_bytes = expected
     with Daemon(work, config, ["--flush-interval", flush]) as daemon:
@@ -69,8 +72,10 @@ def ingest(work: Path, config: Path, src: Path, expected: tuple[int, int], busy:
         scraper = Scraper(daemon.base)
         if busy:
             scraper.start()
+        cpu0 = daemon.cpu_seconds()
         try:
             took = daemon.drain(staged, lines, out_bytes, DRAIN_TIMEOUT_S)
+            cpu = daemon.cpu_seconds() - cpu0
         finally:
             scraper.stop_event.set()
             if busy:
@@ -78,7 +83,7 @@ def ingest(work: Path, config: Path, src: Path, expected: tuple[int, int], busy:
         if scraper.failure is not None:
             raise BenchError(f"GET /metrics failed: {scraper.failure!r}")
         report_problems(daemon)
-    return took
+    return took, cpu
 
 
 def part_flush_cost(work: Path, config: Path, src: Path, expected: tuple[int, int],
@@ -86,13 +91,20 @@ def part_flush_cost(work: Path, config: Path, src: Path, expected: tuple[int, in
     print("\n[a] flushing every second and scraping /metrics every second")
     quiet: list[float] = []
     busy: list[float] = []
+    quiet_cpu: list[float] = []
+    busy_cpu: list[float] = []
     for _ in range(repeat):
-        quiet.append(ingest(work / "run", config, src, expected, busy=False))
-        busy.append(ingest(work / "run", config, src, expected, busy=True))
+        took, cpu = ingest(work / "run", config, src, expected, busy=False)
+        quiet.append(took)
+        quiet_cpu.append(cpu)
+        took, cpu = ingest(work / "run", config, src, expected, busy=True)
+        busy.append(took)
+        busy_cpu.append(cpu)
     q, b = min(quiet), min(busy)
     best_row("flush 3600 s, no scrapes", expected[0], quiet)
     best_row("flush 1 s, /metrics every 1 s", expected[0], busy)
     row("difference", f"{(b - q) / q * 100:+.1f} % time  (target < 3 %)")
+    cpu_row("daemon CPU, quiet vs busy", quiet_cpu, busy_cpu)
     runs_row("all runs (s), quiet", quiet)
     runs_row("all runs (s), busy", busy)
 

@@ -175,6 +175,12 @@ def best_row(label: str, lines: int, times: Sequence[float]) -> None:
     row(label, rate(lines, min(times)) + f"  best of {len(times)}")
 
 
+def cpu_row(label: str, base: Sequence[float], other: Sequence[float]) -> None:
+    """Daemon CPU seconds of both configurations (best of) and their difference."""
+    b, o = min(base), min(other)
+    row(label, f"{b:.2f} s vs {o:.2f} s: {(o - b) / b * 100:+.1f} %")
+
+
 def runs_row(label: str, times: Sequence[float]) -> None:
     row(label, " ".join(f"{t:.2f}" for t in times))
 
@@ -380,6 +386,15 @@ class Daemon:
             if pending:
                 time.sleep(FILES_POLL_S)
         return self.wait_done(lines, 0, max(1.0, deadline - time.monotonic()))
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the daemon so far.
+
+        Unlike wall time it does not count time a busy host gives to others, so it
+        compares two configurations more steadily on a shared machine.
+        """
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_kib(self) -> int:
         """VmHWM of the daemon process, in KiB."""
