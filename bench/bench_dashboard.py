@@ -45,6 +45,7 @@ SLOW_EVERY_S = 5.0
 TRACE_EVERY_S = 5.0
 ERRORS_EVERY_S = 2.0
 ERRORS_LIMIT = 50
+FILES_LIMIT = 100
 TRACES_LIMIT = 50
 DEADLETTER_LIMIT = 50
 LOG_TAIL = 50
@@ -137,7 +138,7 @@ class PageReplay(threading.Thread):
             if items:
                 self.newest_error = items[-1].get("time", self.newest_error)
         if self.is_due("files", POLL_S, now):
-            self.get(client, "/files")
+            self.get(client, "/files", {"limit": FILES_LIMIT})
         if self.is_due("deadletter", SLOW_EVERY_S, now):
             self.get(client, "/deadletter", {"limit": DEADLETTER_LIMIT})
         if self.is_due("log", SLOW_EVERY_S, now):

@@ -128,31 +128,34 @@ class HistoryReader:
             where.append("processor = ?")
             params.append(processor)
         cond = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._query(
+        return self._newest_last(
             "SELECT processor, message, ts AS time, file, line_no, line FROM errors "
-            f"{cond} ORDER BY ts DESC, rowid DESC LIMIT ?",
-            [*params, limit],
+            f"{cond} ORDER BY ts DESC, rowid DESC",
+            params,
+            limit,
         )
-        rows.reverse()
-        return rows
 
     def deadletters(self, limit: int = 100, file: str | None = None) -> list[dict[str, Any]]:
         """The newest `limit` dead letters, newest last; `file` matches the path exactly."""
         cond, params = ("WHERE file = ?", [file]) if file is not None else ("", [])
-        rows = self._query(
+        return self._newest_last(
             "SELECT id, ts, file, line_no, tag, processor, message, line FROM deadletter "
-            f"{cond} ORDER BY ts DESC, id DESC LIMIT ?",
-            [*params, limit],
+            f"{cond} ORDER BY ts DESC, id DESC",
+            params,
+            limit,
         )
-        rows.reverse()
-        return rows
 
     def files(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Checkpointed files, most recently updated last (the reader's resume points)."""
-        rows = self._query(
+        return self._newest_last(
             "SELECT path, offset, lines, outbox, state, first_seen, updated FROM checkpoints "
-            "ORDER BY updated DESC LIMIT ?",
-            [limit],
+            "ORDER BY updated DESC",
+            [],
+            limit,
         )
+
+    def _newest_last(self, sql: str, params: list[Any], limit: int) -> list[dict[str, Any]]:
+        """The first `limit` rows of a newest-first query, turned to newest last."""
+        rows = self._query(f"{sql} LIMIT ?", [*params, limit])
         rows.reverse()
         return rows

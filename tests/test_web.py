@@ -438,3 +438,36 @@ def test_two_apps_coexist_without_globals(tmp_path: Path) -> None:
         assert httpx.get(f"{url_two}/health").json()["version"] == "2"
         assert httpx.get(f"{url_one}/stats").status_code == 200
         assert httpx.get(f"{url_two}/stats").status_code == 401
+
+
+def test_files_limit_returns_the_most_behind_first(tmp_path: Path) -> None:
+    from store.records import FileStatus
+    from store.telemetry import Telemetry
+    from web.app import ApiContext, create_app
+    from web.server import WebServer
+
+    telemetry = Telemetry()
+    telemetry.set_files(
+        [
+            FileStatus("done.log", 10, 10, "active", "done.log", 1, 300.0),
+            FileStatus("behind.log", 500, 100, "active", "behind.log", 5, 100.0),
+            FileStatus("recent.log", 20, 20, "active", "recent.log", 2, 400.0),
+            FileStatus("little.log", 50, 40, "active", "little.log", 3, 200.0),
+        ]
+    )
+    server = WebServer(
+        create_app(ApiContext(telemetry=telemetry, db_path=tmp_path / "x.db", logs_dir=tmp_path)),
+        port=0,
+    )
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        assert [f["path"] for f in httpx.get(f"{url}/files").json()] == [
+            "done.log", "behind.log", "recent.log", "little.log",
+        ]  # fmt: skip
+        limited = httpx.get(f"{url}/files", params={"limit": 3}).json()
+        assert [f["path"] for f in limited] == ["behind.log", "little.log", "recent.log"]
+        assert limited[0]["lag"] == 400
+    finally:
+        server.stop()
+        server.join(5)

@@ -158,8 +158,13 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
         return json_response([r.as_dict() for r in records])
 
     @app.get("/files")
-    async def files() -> Response:
-        return json_response([f.as_dict() for f in telemetry.files()])
+    async def files(limit: Limit = None) -> Response:
+        """Every tracked file; with `limit`, the K most behind, then most recently read."""
+        items = telemetry.files()
+        wanted = clamp(limit, None, LIMIT_MAX)
+        if wanted is not None:
+            items = sorted(items, key=lambda f: (f.lag, f.updated), reverse=True)[:wanted]
+        return json_response([f.as_dict() for f in items])
 
     @app.get("/health")
     async def health() -> Response:

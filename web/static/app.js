@@ -13,6 +13,7 @@
   const SLOW_EVERY_MS = 5000;
   const TRACE_EVERY_MS = 5000;
   const ERRORS_LIMIT = 50;
+  const FILES_LIMIT = 100;
   const ERRORS_EVERY_MS = 2000;
   const TRACES_LIMIT = 50;
   const DEADLETTER_LIMIT = 50;
@@ -481,7 +482,7 @@
   }
 
   async function refreshFiles() {
-    const items = await api("/files");
+    const items = await api("/files?limit=" + FILES_LIMIT);
     fill("files", items, (f) => {
       const row = el("tr");
       cell(row, f.path, "mono path clip").title = f.path;
