@@ -40,7 +40,6 @@ from harness import (
 DRAIN_TIMEOUT_S = 150.0
 # The schedule of web/static/app.js, in seconds.
 POLL_S = 1.0
-HEALTH_EVERY_S = 10.0
 SLOW_EVERY_S = 5.0
 TRACE_EVERY_S = 5.0
 ERRORS_EVERY_S = 2.0
@@ -123,10 +122,10 @@ class PageReplay(threading.Thread):
         return False
 
     def poll(self, client: httpx.Client) -> None:
-        stats = self.get(client, "/stats")
         now = time.monotonic()
-        if self.is_due("health", HEALTH_EVERY_S, now):
-            self.tracing = bool(self.get(client, "/health").get("tracing"))
+        live = self.get(client, "/live", {"files": FILES_LIMIT})
+        stats = live["stats"]
+        self.tracing = bool(live["health"].get("tracing"))
         total = sum(int(s.get("errors", 0)) for s in stats.values())
         every = ERRORS_EVERY_S if total != self.errors_total else SLOW_EVERY_S * 2
         if self.is_due("errors", every, now):
@@ -137,8 +136,6 @@ class PageReplay(threading.Thread):
             items = self.get(client, "/errors", params)
             if items:
                 self.newest_error = items[-1].get("time", self.newest_error)
-        if self.is_due("files", POLL_S, now):
-            self.get(client, "/files", {"limit": FILES_LIMIT})
         if self.is_due("deadletter", SLOW_EVERY_S, now):
             self.get(client, "/deadletter", {"limit": DEADLETTER_LIMIT})
         if self.is_due("log", SLOW_EVERY_S, now):

@@ -329,7 +329,7 @@ def test_live_updates_stay_small_and_screenshot(browser: Any, tmp_path: Path) ->
         assert problems == []
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     window = [r for r in responses if r[0] >= steady]
-    polls = [r for r in window if r[1].endswith("/stats")]
+    polls = [r for r in window if r[1].split("?")[0].endswith("/live")]
     assert len(polls) >= 2
     per_update = sum(r[2] for r in window) / len(polls)
     print(f"live update: {per_update:.0f} body bytes on average over {len(polls)} polls")

@@ -471,3 +471,35 @@ def test_files_limit_returns_the_most_behind_first(tmp_path: Path) -> None:
     finally:
         server.stop()
         server.join(5)
+
+
+def test_live_holds_stats_files_and_health_in_one_document(tmp_path: Path) -> None:
+    from store.records import FileStatus
+    from store.telemetry import Telemetry
+    from web.app import ApiContext, create_app
+    from web.server import WebServer
+
+    telemetry = Telemetry(trace_enabled=True)
+    telemetry.register(["tag_router"])
+    telemetry.add_stats({"tag_router": [3, 0.5, 1, 0]})
+    telemetry.set_files(
+        [
+            FileStatus("a.log", 10, 10, "active", "a.log", 1, 1.0),
+            FileStatus("b.log", 90, 10, "active", "b.log", 1, 2.0),
+        ]
+    )
+    app = create_app(ApiContext(telemetry=telemetry, db_path=tmp_path / "x.db", logs_dir=tmp_path))
+    server = WebServer(app, port=0)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        doc = httpx.get(f"{url}/live", params={"files": 1}).json()
+        assert set(doc) == {"stats", "files", "health"}
+        assert doc["stats"] == httpx.get(f"{url}/stats").json()
+        assert [f["path"] for f in doc["files"]] == ["b.log"]
+        assert doc["health"]["status"] == "ok"
+        assert doc["health"]["tracing"] is True
+        assert httpx.get(f"{url}/live").json()["files"] == []
+    finally:
+        server.stop()
+        server.join(5)

@@ -157,17 +157,14 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
             records = records[-wanted:] if wanted > 0 else []
         return json_response([r.as_dict() for r in records])
 
-    @app.get("/files")
-    async def files(limit: Limit = None) -> Response:
-        """Every tracked file; with `limit`, the K most behind, then most recently read."""
+    def file_docs(limit: int | None) -> list[dict[str, Any]]:
         items = telemetry.files()
         wanted = clamp(limit, None, LIMIT_MAX)
         if wanted is not None:
             items = sorted(items, key=lambda f: (f.lag, f.updated), reverse=True)[:wanted]
-        return json_response([f.as_dict() for f in items])
+        return [f.as_dict() for f in items]
 
-    @app.get("/health")
-    async def health() -> Response:
+    def health_doc() -> dict[str, Any]:
         doc: dict[str, Any] = {
             "status": "ok",
             "uptime": round(time.time() - telemetry.started, 3),
@@ -180,7 +177,26 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
             except Exception as exc:
                 doc["status"] = "error"
                 doc["error"] = describe(exc)
+        return doc
+
+    @app.get("/files")
+    async def files(limit: Limit = None) -> Response:
+        """Every tracked file; with `limit`, the K most behind, then most recently read."""
+        return json_response(file_docs(limit))
+
+    @app.get("/health")
+    async def health() -> Response:
+        doc = health_doc()
         return json_response(doc, 200 if doc["status"] == "ok" else 503)
+
+    @app.get("/live")
+    async def live(files: Limit = None) -> Response:
+        """The dashboard's once-a-second refresh in one request: stats, files, health.
+
+        One request instead of three: each one costs the engine a hand-over of the GIL.
+        """
+        doc = {"stats": telemetry.stats(), "files": file_docs(files or 0), "health": health_doc()}
+        return json_response(doc)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -9,7 +9,6 @@
   const LIVE_WINDOW_S = 300;
   const LIVE_MIN_S = 60;
   const RATE_WINDOW_S = 5;
-  const HEALTH_EVERY_MS = 10000;
   const SLOW_EVERY_MS = 5000;
   const TRACE_EVERY_MS = 5000;
   const ERRORS_LIMIT = 50;
@@ -195,14 +194,7 @@
 
   // -- header ------------------------------------------------------------------------
 
-  async function refreshHealth() {
-    let doc;
-    try {
-      doc = await api("/health");
-    } catch (error) {
-      setPill($("health"), "error", "pill-bad");
-      throw error;
-    }
+  function renderHealth(doc) {
     state.health = { uptime: doc.uptime, at: performance.now() };
     setPill($("health"), doc.status, doc.status === "ok" ? "pill-ok" : "pill-bad");
     $("version").textContent = doc.version || "–";
@@ -481,8 +473,7 @@
     });
   }
 
-  async function refreshFiles() {
-    const items = await api("/files?limit=" + FILES_LIMIT);
+  function renderFiles(items) {
     fill("files", items, (f) => {
       const row = el("tr");
       cell(row, f.path, "mono path clip").title = f.path;
@@ -598,7 +589,6 @@
         jobs.push(run());
       }
     };
-    add("health", HEALTH_EVERY_MS, refreshHealth);
     const errorsTotal = state.samples.length
       ? Object.values(state.samples[state.samples.length - 1].stats).reduce((a, s) => a + s.errors, 0)
       : 0;
@@ -611,7 +601,6 @@
         return refreshErrors();
       });
     }
-    if (visible("files")) add("files", POLL_MS, refreshFiles);
     if (visible("deadletter")) add("deadletter", SLOW_EVERY_MS, refreshDeadletter);
     if (visible("log")) add("log", SLOW_EVERY_MS, refreshLog);
     if (visible("traces") && state.tracing) add("traces", TRACE_EVERY_MS, refreshTraces);
@@ -634,10 +623,18 @@
     const started = performance.now();
     const before = { bytes: state.bytes, requests: state.requests };
     try {
-      const stats = await api("/stats");
+      // Stats, files and health come in one request: each request costs the engine a
+      // hand-over of the interpreter lock.
+      const showFiles = state.visible.has("files");
+      const live = await api(query("/live", { files: showFiles ? FILES_LIMIT : 0 }));
+      renderHealth(live.health);
+      const stats = live.stats;
       addSample(stats);
       if (state.visible.has("processors")) renderProcessors(stats);
-      await Promise.all(plan(performance.now()));
+      if (showFiles) renderFiles(live.files);
+      // Planned against the round's start, as the next round is timed from it: a panel
+      // due every second is then fetched every second, not every other one.
+      await Promise.all(plan(started));
       drawCharts();
       const bytes = state.bytes - before.bytes;
       const requests = state.requests - before.requests;
@@ -649,7 +646,6 @@
       $("conn").textContent = "cannot reach inboxd: " + error.message;
       $("conn").className = "bad";
       setPill($("health"), "unreachable", "pill-bad");
-      state.due.health = undefined;
     } finally {
       running = false;
       tickUptime();
