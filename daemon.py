@@ -12,8 +12,9 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from processors.errors import ConfigError, InboxdError
 from processors.options import VERSION, Settings, settings_from
@@ -25,6 +26,10 @@ from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
 from watcher.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from watcher.observer import InboxWatcher
+    from web.server import WebServer
 
 log = logging.getLogger("inboxd")
 
@@ -71,26 +76,34 @@ def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> in
     return 0
 
 
-def run_live(
-    settings: Settings, pipeline: Pipeline, telemetry: Telemetry, argv: list[str] | None
-) -> int:
+@dataclass(frozen=True)
+class Parts:
+    """The daemon's workers, each owning its thread."""
+
+    notifier: Notifier
+    engine: Engine
+    watcher: InboxWatcher
+    flusher: Flusher
+    web: WebServer
+
+    def workers(self) -> dict[str, Worker]:
+        return {"engine": self.engine, "watcher": self.watcher, "flusher": self.flusher,
+                "web": self.web}  # fmt: skip
+
+
+def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> Parts:
+    """Build every worker; nothing starts yet."""
     # The watcher and the web stack are imported here so that --once starts without them.
     from watcher.observer import InboxWatcher
     from web.app import ApiContext, create_app
     from web.server import WebServer
 
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    stop, reload = threading.Event(), threading.Event()
     notifier = Notifier()
     dirty = DirtySet()
+    router = build_router(settings, pipeline)
     engine = Engine(
-        settings=settings,
-        router=build_router(settings, pipeline),
-        telemetry=telemetry,
-        dirty=dirty,
-        notifier=notifier,
+        settings=settings, router=router, telemetry=telemetry, dirty=dirty, notifier=notifier
     )
-    watcher = InboxWatcher(settings.inbox.resolve(), dirty)
     flusher = Flusher(
         telemetry,
         settings.db_path,
@@ -106,39 +119,59 @@ def run_live(
         host=settings.host,
     )
     web = WebServer(create_app(context), host=settings.host, port=settings.port)
+    watcher = InboxWatcher(settings.inbox.resolve(), dirty)
+    return Parts(notifier, engine, watcher, flusher, web)
+
+
+def start_parts(parts: Parts, settings: Settings) -> None:
+    """Watch first (no event is missed), then read, flush, serve; READY=1 last."""
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    parts.watcher.start()
+    parts.engine.start()
+    parts.engine.started.wait()
+    if parts.engine.error is not None:
+        raise InboxdError(f"engine failed to start: {parts.engine.error}")
+    parts.flusher.start()
+    parts.web.start()
+    log.info(
+        "inboxd started",
+        extra={"event": "start", "inbox": str(settings.inbox), "port": parts.web.port},
+    )
+    parts.notifier.ready()
+
+
+def stop_parts(parts: Parts) -> None:
+    """Stop in reverse order: no new events, finish and commit the batch, then the rest."""
+    parts.notifier.stopping()
+    parts.watcher.stop()
+    parts.engine.stop()
+    parts.engine.join(JOIN_TIMEOUT_S)
+    parts.web.stop()
+    parts.web.join(JOIN_TIMEOUT_S)
+    parts.flusher.stop()
+    parts.flusher.join(JOIN_TIMEOUT_S)
+
+
+def run_live(
+    settings: Settings, pipeline: Pipeline, telemetry: Telemetry, argv: list[str] | None
+) -> int:
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    stop, reload = threading.Event(), threading.Event()
+    parts = build_parts(settings, pipeline, telemetry)
     install_signals(stop, reload)
     # Everything built so far lives as long as the process: keep it out of the
     # collector's generations so that full collections stay short.
     gc.freeze()
     code = 0
-    settings.inbox.mkdir(parents=True, exist_ok=True)
     try:
-        watcher.start()
-        engine.start()
-        engine.started.wait()
-        if engine.error is not None:
-            raise InboxdError(f"engine failed to start: {engine.error}")
-        flusher.start()
-        web.start()
-        log.info(
-            "inboxd started",
-            extra={"event": "start", "inbox": str(settings.inbox), "port": web.port},
-        )
-        notifier.ready()
-        code = supervise(stop, reload, settings, argv, engine, watcher, flusher, web)
+        start_parts(parts, settings)
+        code = supervise(stop, reload, settings, argv, parts)
     except InboxdError as exc:
         log.error("inboxd cannot run: %s", exc, extra={"event": "fatal"})
         print(f"inboxd: {exc}", file=sys.stderr)
         code = EXIT_FAILURE
     finally:
-        notifier.stopping()
-        watcher.stop()
-        engine.stop()
-        engine.join(JOIN_TIMEOUT_S)
-        web.stop()
-        web.join(JOIN_TIMEOUT_S)
-        flusher.stop()
-        flusher.join(JOIN_TIMEOUT_S)
+        stop_parts(parts)
         log.info("inboxd stopped", extra={"event": "stop", "exit_code": code})
     return code
 
@@ -148,22 +181,18 @@ def supervise(
     reload: threading.Event,
     settings: Settings,
     argv: list[str] | None,
-    engine: Engine,
-    watcher: Worker,
-    flusher: Flusher,
-    web: Worker,
+    parts: Parts,
 ) -> int:
     """Wait for a stop signal; reload on SIGHUP; fail fast when a worker thread dies."""
     while not stop.wait(0.2):
         if reload.is_set():
             reload.clear()
             try:
-                engine.set_router(build_router(settings, reload_pipeline(argv)))
+                parts.engine.set_router(build_router(settings, reload_pipeline(argv)))
             except ConfigError as exc:
                 log.error("reload refused, keeping the running pipeline: %s", exc,
                           extra={"event": "reload_failed"})  # fmt: skip
-        for name, part in (("engine", engine), ("watcher", watcher), ("flusher", flusher),
-                           ("web", web)):  # fmt: skip
+        for name, part in parts.workers().items():
             if not part.is_alive():
                 log.error("%s thread died; exiting so that the service restarts", name,
                           extra={"event": "thread_died", "worker": name})  # fmt: skip

@@ -124,6 +124,27 @@ def _coerce(key: str, value: Any, where: str, base: Path) -> Any:
     return value.lower() if key == "log_level" else value
 
 
+def _read_config(config_path: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Put the `[daemon]` table into `values`; returns the `[pipeline]` table."""
+    doc = load_toml(config_path)
+    where = str(config_path)
+    unknown = sorted(set(doc) - {"daemon", "pipeline"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline])")
+    daemon = doc.get("daemon", {})
+    if not isinstance(daemon, dict):
+        raise ConfigError(f"{where}: daemon: expected a table")
+    allowed = {f.name for f in fields(Settings)} - {"pipeline", "config", "once"}
+    for key, value in daemon.items():
+        if key not in allowed:
+            raise ConfigError(f"{where}: [daemon] {key}: unknown option")
+        values[key] = _coerce(key, value, f"{where}: [daemon]", config_path.parent)
+    pipeline = doc.get("pipeline", {})
+    if not isinstance(pipeline, dict):
+        raise ConfigError(f"{where}: pipeline: expected a table")
+    return pipeline
+
+
 def settings_from(argv: list[str] | None = None, env: dict[str, str] | None = None) -> Settings:
     """Parse the command line and the config file into validated Settings.
 
@@ -140,24 +161,7 @@ def settings_from(argv: list[str] | None = None, env: dict[str, str] | None = No
     config_arg = cli.get("config")
     if config_arg:
         config_path = Path(config_arg).expanduser()
-        doc = load_toml(config_path)
-        where = str(config_path)
-        unknown = sorted(set(doc) - {"daemon", "pipeline"})
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline])"
-            )
-        daemon = doc.get("daemon", {})
-        if not isinstance(daemon, dict):
-            raise ConfigError(f"{where}: daemon: expected a table")
-        allowed = {f.name for f in fields(Settings)} - {"pipeline", "config", "once"}
-        for key, value in daemon.items():
-            if key not in allowed:
-                raise ConfigError(f"{where}: [daemon] {key}: unknown option")
-            values[key] = _coerce(key, value, f"{where}: [daemon]", config_path.parent)
-        pipeline = doc.get("pipeline", {})
-        if not isinstance(pipeline, dict):
-            raise ConfigError(f"{where}: pipeline: expected a table")
+        pipeline = _read_config(config_path, values)
         values["config"] = config_path
     for key, value in cli.items():
         if key == "config":

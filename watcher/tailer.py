@@ -182,7 +182,11 @@ def read_chunk(
                 return Chunk([], consumed + 1, offset, consumed, [], False)
             lines = decode_lines(data + b"\n")
             return Chunk(lines, consumed + 1, offset + len(data), consumed + 1, [], False)
-    complete = data[: nl + 1]
+    return _complete_lines(data[: nl + 1], offset, consumed, max_line_bytes)
+
+
+def _complete_lines(complete: bytes, offset: int, consumed: int, max_line_bytes: int) -> Chunk:
+    """The chunk of `complete` (ending in a newline), cut before its first over-long line."""
     lines = decode_lines(complete)
     if len(complete) > max_line_bytes:
         first_long = _first_long(complete, lines, max_line_bytes)

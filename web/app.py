@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from store.history import HistoryReader, HistoryUnavailable
 from store.logfiles import InvalidLogName, LogNotFound, LogUnreadable, list_logs, read_log
-from store.records import describe
+from store.records import TraceRecord, describe
 from store.telemetry import Telemetry
 from web.metrics import build_registry, render
 from web.security import GuardMiddleware
@@ -77,6 +77,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.add_middleware(GuardMiddleware, token=ctx.token, host=ctx.host)
     _add_error_handlers(app)
     _add_live_routes(app, ctx)
+    _add_status_routes(app, ctx)
     _add_history_routes(app, ctx)
     _add_log_routes(app, ctx)
     _add_page_routes(app, ctx)
@@ -102,9 +103,53 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HistoryUnavailable, unavailable)
 
 
+def find_traces(
+    records: list[TraceRecord], wanted: int, tag: str | None, file: str | None, q: str | None
+) -> list[dict[str, Any]]:
+    """The newest `wanted` trace records matching tag, file substring and text, oldest first."""
+    needle = q.casefold() if q else None
+    found: list[dict[str, Any]] = []
+    for record in reversed(records):
+        if len(found) >= wanted:
+            break
+        if file and (record.file is None or file not in record.file):
+            continue
+        if needle and (record.line is None or needle not in record.line.casefold()):
+            continue
+        if tag and tag not in record.path:
+            continue
+        found.append(record.as_dict())
+    found.reverse()
+    return found
+
+
+def file_docs(telemetry: Telemetry, limit: int | None) -> list[dict[str, Any]]:
+    """Every tracked file; with `limit`, the K most behind, then most recently read."""
+    items = telemetry.files()
+    wanted = clamp(limit, None, LIMIT_MAX)
+    if wanted is not None:
+        items = sorted(items, key=lambda f: (f.lag, f.updated), reverse=True)[:wanted]
+    return [f.as_dict() for f in items]
+
+
+def health_doc(ctx: ApiContext) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "status": "ok",
+        "uptime": round(time.time() - ctx.telemetry.started, 3),
+        "version": ctx.version,
+        "tracing": ctx.telemetry.trace_enabled,
+    }
+    if ctx.extra_health is not None:
+        try:
+            doc.update(ctx.extra_health())
+        except Exception as exc:
+            doc["status"] = "error"
+            doc["error"] = describe(exc)
+    return doc
+
+
 def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
     telemetry = ctx.telemetry
-    registry = build_registry(telemetry, version=ctx.version)
 
     @app.get("/stats")
     async def stats() -> Response:
@@ -119,29 +164,7 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
         limit: Limit = None, tag: Text = None, file: Text = None, q: Text = None
     ) -> Response:
         wanted = clamp(limit, 1000, LIMIT_MAX) or 0
-        needle = q.casefold() if q else None
-        found: list[dict[str, Any]] = []
-        for record in reversed(telemetry.trace_records()):
-            if len(found) >= wanted:
-                break
-            if file and (record.file is None or file not in record.file):
-                continue
-            if needle and (record.line is None or needle not in record.line.casefold()):
-                continue
-            path = list(record.path)
-            if tag and tag not in path:
-                continue
-            found.append(
-                {
-                    "time": record.ts,
-                    "path": path,
-                    "file": record.file,
-                    "line_no": record.line_no,
-                    "line": record.line,
-                }
-            )
-        found.reverse()
-        return json_response(found)
+        return json_response(find_traces(telemetry.trace_records(), wanted, tag, file, q))
 
     @app.get("/errors")
     async def errors(
@@ -157,36 +180,19 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
             records = records[-wanted:] if wanted > 0 else []
         return json_response([r.as_dict() for r in records])
 
-    def file_docs(limit: int | None) -> list[dict[str, Any]]:
-        items = telemetry.files()
-        wanted = clamp(limit, None, LIMIT_MAX)
-        if wanted is not None:
-            items = sorted(items, key=lambda f: (f.lag, f.updated), reverse=True)[:wanted]
-        return [f.as_dict() for f in items]
 
-    def health_doc() -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "status": "ok",
-            "uptime": round(time.time() - telemetry.started, 3),
-            "version": ctx.version,
-            "tracing": telemetry.trace_enabled,
-        }
-        if ctx.extra_health is not None:
-            try:
-                doc.update(ctx.extra_health())
-            except Exception as exc:
-                doc["status"] = "error"
-                doc["error"] = describe(exc)
-        return doc
+def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
+    telemetry = ctx.telemetry
+    registry = build_registry(telemetry, version=ctx.version)
 
     @app.get("/files")
     async def files(limit: Limit = None) -> Response:
         """Every tracked file; with `limit`, the K most behind, then most recently read."""
-        return json_response(file_docs(limit))
+        return json_response(file_docs(telemetry, limit))
 
     @app.get("/health")
     async def health() -> Response:
-        doc = health_doc()
+        doc = health_doc(ctx)
         return json_response(doc, 200 if doc["status"] == "ok" else 503)
 
     @app.get("/live")
@@ -195,7 +201,11 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
 
         One request instead of three: each one costs the engine a hand-over of the GIL.
         """
-        doc = {"stats": telemetry.stats(), "files": file_docs(files or 0), "health": health_doc()}
+        doc = {
+            "stats": telemetry.stats(),
+            "files": file_docs(telemetry, files or 0),
+            "health": health_doc(ctx),
+        }
         return json_response(doc)
 
     @app.get("/metrics")
