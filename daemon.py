@@ -185,6 +185,7 @@ def supervise(
 ) -> int:
     """Wait for a stop signal; reload on SIGHUP; fail fast when a worker thread dies."""
     while not stop.wait(0.2):
+        parts.watcher.check()
         if reload.is_set():
             reload.clear()
             try:

@@ -376,3 +376,24 @@ def test_stop_during_a_large_backlog_is_prompt_and_resumes_exactly(
     d.start()
     wait_outbox(d, "huge.log", expected, timeout=60.0)
     d.stop()
+
+
+def test_inbox_removed_and_made_again_is_watched_again(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    """inotify watches the folder, not its name: the daemon must notice and watch anew."""
+    import shutil
+
+    d = make_daemon(config=passthru(tmp_path)).start()
+    append(d.inbox / "before.log", ["one"])
+    wait_outbox(d, "before.log", ["one"])
+    shutil.rmtree(d.inbox)
+    d.inbox.mkdir()
+    pause(1.0)  # the daemon notices within its 0.2 s supervision tick
+    append(d.inbox / "after.log", ["two", "three"])
+    wait_outbox(d, "after.log", ["two", "three"], timeout=10.0)  # well before a 30 s rescan
+    shutil.rmtree(d.inbox)
+    wait_for(d.inbox.exists, 10.0, "the daemon makes the missing inbox again")
+    append(d.inbox / "again.log", ["four"])
+    wait_outbox(d, "again.log", ["four"], timeout=10.0)
+    d.stop()

@@ -347,3 +347,20 @@ def test_lone_surrogate_from_a_processor_does_not_kill_the_reader(tmp_path: Path
         assert r.outbox("a.log") == ["?x"]
     finally:
         r.reader.close()
+
+
+def test_reader_shorter_new_file_on_a_reused_inode_gets_its_own_outbox(reader: Reader) -> None:
+    inbox = reader.settings.inbox
+    (inbox / "long.log").write_text("a fairly long first line\nand a second one\n")
+    reader.pass_()
+    (inbox / "long.log").unlink()
+    short = inbox / "short.log"
+    short.write_text("tiny\n")
+    st = short.stat()
+    old = next(f for f in reader.reader.files.values() if f.path == "long.log")
+    reader.reader.files.pop(old.key)
+    old.dev, old.ino = st.st_dev, st.st_ino
+    reader.reader.files[old.key] = old
+    reader.pass_()
+    assert reader.outbox("short.log") == ["tiny"]
+    assert reader.outbox("long.log") == ["a fairly long first line", "and a second one"]

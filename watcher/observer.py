@@ -76,10 +76,13 @@ class InboxWatcher:
         self.inbox = inbox
         self.dirty = dirty
         self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._watched: tuple[int, int] | None = None
 
     def start(self) -> None:
         if self._observer is not None:
             return
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self._watched = self._identity()
         observer = Observer()
         observer.schedule(
             _Handler(self.dirty), str(self.inbox), recursive=True, event_filter=WATCHED_EVENTS
@@ -96,3 +99,41 @@ class InboxWatcher:
 
     def is_alive(self) -> bool:
         return self._observer is not None and self._observer.is_alive()
+
+    def check(self) -> bool:
+        """Watch the inbox again if it was removed or replaced; True when it did.
+
+        inotify watches a folder, not a name: once the inbox is deleted (and perhaps made
+        again) no event would ever come, and only the periodic rescan would read files.
+        Called from the main thread's supervision loop; a stat per call.
+        """
+        current = self._identity()
+        if self._observer is None or (current == self._watched and self._is_watching()):
+            return False
+        log.warning(
+            "inbox was removed or replaced; watching it again",
+            extra={"event": "inbox_rewatched", "inbox": str(self.inbox)},
+        )
+        self.stop()
+        try:
+            self.start()
+        except OSError as exc:
+            log.error("cannot watch the inbox: %s", exc, extra={"event": "inbox_unwatchable"})
+            return False
+        self.dirty.mark_rescan()
+        return True
+
+    def _is_watching(self) -> bool:
+        """False once the watch ended: watchdog stops an emitter whose folder was deleted.
+
+        The inode alone cannot tell: a folder made again at once often reuses it.
+        """
+        observer = self._observer
+        return observer is not None and all(e.is_alive() for e in observer.emitters)
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.inbox.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)

@@ -188,7 +188,8 @@ class FileReader:
         if sizes:
             self.store.commit([], sizes, [], now=time.time())
 
-    def _track(self, item: Found) -> TrackedFile:
+    def _track(self, item: Found, fd: int, size: int) -> TrackedFile:
+        """The checkpoint of the open file `fd`: known, renamed, cut short or new."""
         now = time.time()
         tracked = self.files.get(item.key)
         if tracked is None:
@@ -197,14 +198,10 @@ class FileReader:
             )
             self.files[item.key] = tracked
             log.info("file opened", extra={"event": "file_opened", "file": item.rel})
-        elif tracked.path != item.rel:
-            log.info(
-                "file renamed",
-                extra={"event": "file_rotated", "file": item.rel, "from": tracked.path},
-            )
-            tracked.path = item.rel
-        if tracked.state == "gone":
-            tracked.state = "active"
+            check_identity(fd, tracked, size)  # takes its first fingerprint
+        else:
+            self._check(fd, tracked, size, item.rel)
+        tracked.state = "skipping" if tracked.state == "skipping" else "active"
         self._touched[item.key] = tracked
         return tracked
 
@@ -219,8 +216,7 @@ class FileReader:
             return False
         fd, st = opened
         try:
-            tracked = self._track(item)
-            self._check(fd, tracked, st.st_size)
+            tracked = self._track(item, fd, st.st_size)
             more = self._read_chunks(fd, tracked, final, st.st_size)
             self._note_partial(tracked, st.st_size, final)
             tracked.mtime_ns = st.st_mtime_ns
@@ -228,21 +224,33 @@ class FileReader:
         finally:
             os.close(fd)
 
-    def _check(self, fd: int, tracked: TrackedFile, size: int) -> None:
+    def _check(self, fd: int, tracked: TrackedFile, size: int, rel: str) -> None:
+        """Compare a known inode with its checkpoint before reading it.
+
+        A file found under another name with content that no longer matches is a new
+        file on a reused inode, not a rename of a truncated one: it gets its own outbox.
+        """
         verdict = check_identity(fd, tracked, size)
+        if verdict == "truncated" and rel != tracked.path:
+            verdict = "replaced"
         if verdict == "same":
+            if rel != tracked.path:
+                extra = {"event": "file_rotated", "file": rel, "from": tracked.path}
+                log.info("file renamed", extra=extra)
+                tracked.path = rel
             return
-        log.info(f"file {verdict}", extra={"event": f"file_{verdict}", "file": tracked.path})
+        log.info(f"file {verdict}", extra={"event": f"file_{verdict}", "file": rel})
+        tracked.path = rel
         tracked.offset = tracked.lines = 0
         tracked.state = "active"
         tracked.fp_len, tracked.fingerprint = 0, fingerprint(b"")
         if verdict == "replaced":
             tracked.first_seen = time.time()
-            if tracked.outbox != tracked.path:
-                tracked.outbox = tracked.path
-                if not self.outbox.is_known(tracked.outbox):
-                    size_now = self.outbox.adopt(tracked.outbox)
-                    self.store.commit([], {tracked.outbox: size_now}, [], now=time.time())
+            if tracked.outbox != rel:
+                tracked.outbox = rel
+                if not self.outbox.is_known(rel):
+                    size_now = self.outbox.adopt(rel)
+                    self.store.commit([], {rel: size_now}, [], now=time.time())
         check_identity(fd, tracked, size)
 
     def _read_chunks(self, fd: int, tracked: TrackedFile, final: bool, size: int) -> bool:
