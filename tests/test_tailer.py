@@ -246,20 +246,30 @@ def test_reader_truncation_reads_from_the_start(reader: Reader) -> None:
     assert reader.routed[-1] == ("a.log", 1, ["new"])
 
 
-def test_reader_inode_reuse_reads_the_new_file_from_the_start(reader: Reader) -> None:
+def replace_on_same_inode(reader: Reader, old: str, old_text: str, new: str, new_text: str) -> None:
+    """Read `old`, delete it, write `new`, and make the checkpoint of `old` own new's inode.
+
+    Whether the file system reused the inode or not, the reader then sees a new file on a
+    reused inode.
+    """
     inbox = reader.settings.inbox
-    (inbox / "old.log").write_text("old 1\nold 2\nold 3\nold 4\n")
+    (inbox / old).write_text(old_text)
     reader.pass_()
-    (inbox / "old.log").unlink()
-    new = inbox / "new.log"
-    new.write_text("brand new 1\nbrand new 2\nbrand new 3\nbrand new 4\n")
-    st = new.stat()
-    # Whether the filesystem reused the inode or not, make the checkpoint say it did.
-    old = next(f for f in reader.reader.files.values() if f.path == "old.log")
-    reader.reader.files.pop(old.key)
-    old.dev, old.ino = st.st_dev, st.st_ino
-    reader.reader.files[old.key] = old
+    (inbox / old).unlink()
+    (inbox / new).write_text(new_text)
+    st = (inbox / new).stat()
+    tracked = next(f for f in reader.reader.files.values() if f.path == old)
+    reader.reader.files.pop(tracked.key)
+    tracked.dev, tracked.ino = st.st_dev, st.st_ino
+    reader.reader.files[tracked.key] = tracked
     reader.pass_()
+
+
+def test_reader_inode_reuse_reads_the_new_file_from_the_start(reader: Reader) -> None:
+    replace_on_same_inode(
+        reader, "old.log", "old 1\nold 2\nold 3\nold 4\n",
+        "new.log", "brand new 1\nbrand new 2\nbrand new 3\nbrand new 4\n",
+    )  # fmt: skip
     assert reader.outbox("new.log") == [
         "brand new 1", "brand new 2", "brand new 3", "brand new 4",
     ]  # fmt: skip
@@ -350,17 +360,8 @@ def test_lone_surrogate_from_a_processor_does_not_kill_the_reader(tmp_path: Path
 
 
 def test_reader_shorter_new_file_on_a_reused_inode_gets_its_own_outbox(reader: Reader) -> None:
-    inbox = reader.settings.inbox
-    (inbox / "long.log").write_text("a fairly long first line\nand a second one\n")
-    reader.pass_()
-    (inbox / "long.log").unlink()
-    short = inbox / "short.log"
-    short.write_text("tiny\n")
-    st = short.stat()
-    old = next(f for f in reader.reader.files.values() if f.path == "long.log")
-    reader.reader.files.pop(old.key)
-    old.dev, old.ino = st.st_dev, st.st_ino
-    reader.reader.files[old.key] = old
-    reader.pass_()
+    replace_on_same_inode(
+        reader, "long.log", "a fairly long first line\nand a second one\n", "short.log", "tiny\n"
+    )
     assert reader.outbox("short.log") == ["tiny"]
     assert reader.outbox("long.log") == ["a fairly long first line", "and a second one"]
