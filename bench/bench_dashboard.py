@@ -24,18 +24,15 @@ from harness import (
     BenchError,
     Daemon,
     bench_parser,
-    best_row,
-    cpu_row,
     exit_on_failure,
     input_size,
     link_copy,
     parse_bench_args,
     prepare,
     report_problems,
-    row,
-    runs_row,
     source_log,
 )
+from report import best_row, cpu_row, row, runs_row
 
 DRAIN_TIMEOUT_S = 150.0
 # The schedule of web/static/app.js, in seconds.

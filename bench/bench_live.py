@@ -27,18 +27,15 @@ from harness import (
     input_size,
     link_copy,
     log_line,
-    ms,
     output_of,
     parse_bench_args,
     parse_parts,
-    percentile,
     prepare,
-    rate,
     report_problems,
-    row,
     run_once,
     source_log,
 )
+from report import ms, percentile, rate, row
 
 DRAIN_TIMEOUT_S = 150.0
 LINES_PER_SMALL_FILE = 10

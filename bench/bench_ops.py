@@ -18,8 +18,6 @@ from harness import (
     BenchError,
     Daemon,
     bench_parser,
-    best_row,
-    cpu_row,
     exit_on_failure,
     fresh_dir,
     input_size,
@@ -27,13 +25,11 @@ from harness import (
     parse_bench_args,
     parse_parts,
     prepare,
-    rate,
     report_problems,
-    row,
     run_once,
-    runs_row,
     source_log,
 )
+from report import best_row, cpu_row, rate, row, runs_row
 
 DRAIN_TIMEOUT_S = 150.0
 SCRAPE_EVERY_S = 1.0

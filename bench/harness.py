@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -28,13 +28,13 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from procs import CONFIG, PIPELINE  # noqa: E402
+from report import row  # noqa: E402
 
 LEVELS = ("INFO",) * 7 + ("WARN",) * 2 + ("ERROR",)
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.02
 FILES_POLL_S = 0.05
-WIDTH = 34
 
 
 class BenchError(Exception):
@@ -155,42 +155,6 @@ def outbox_bytes(outbox: Path) -> int:
             elif entry.is_file(follow_symlinks=False):
                 total += entry.stat(follow_symlinks=False).st_size
     return total
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of `values` (q in 0..100); NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def row(label: str, value: str) -> None:
-    print(f"  {label + ':':<{WIDTH}} {value}")
-
-
-def best_row(label: str, lines: int, times: Sequence[float]) -> None:
-    """The fastest of `times` as a rate of `lines`."""
-    row(label, rate(lines, min(times)) + f"  best of {len(times)}")
-
-
-def cpu_row(label: str, base: Sequence[float], other: Sequence[float]) -> None:
-    """Daemon CPU seconds of both configurations (best of) and their difference."""
-    b, o = min(base), min(other)
-    row(label, f"{b:.2f} s vs {o:.2f} s: {(o - b) / b * 100:+.1f} %")
-
-
-def runs_row(label: str, times: Sequence[float]) -> None:
-    row(label, " ".join(f"{t:.2f}" for t in times))
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms"
-
-
-def rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:,.0f} lines/s  ({seconds:.2f} s)" if seconds > 0 else "n/a"
 
 
 def fresh_dir(path: Path) -> Path:

@@ -351,13 +351,21 @@ def test_api_errors_and_trace_off(tmp_path: Path, make_daemon: MakeDaemon) -> No
     d.stop()
 
 
+def daemon_with_backlog(
+    tmp_path: Path, make_daemon: MakeDaemon, name: str, count: int
+) -> tuple[Daemon, list[str]]:
+    """A passthrough daemon, not started yet, whose inbox holds `count` lines of ~80 bytes."""
+    d = make_daemon(config=passthru(tmp_path))
+    expected = [f"{name} line {i:07d} " + "x" * 60 for i in range(count)]
+    append(d.inbox / name, expected)
+    return d, expected
+
+
 def test_backlog_bigger_than_one_pass_is_caught_up_without_waiting_for_a_rescan(
     tmp_path: Path, make_daemon: MakeDaemon
 ) -> None:
     """A file present at start-up that needs several passes (8 MiB each) is read on."""
-    d = make_daemon(config=passthru(tmp_path))
-    expected = [f"backlog line {i:07d} " + "x" * 60 for i in range(250_000)]
-    append(d.inbox / "big.log", expected)
+    d, expected = daemon_with_backlog(tmp_path, make_daemon, "big.log", 250_000)
     assert (d.inbox / "big.log").stat().st_size > 2 * 8 * 1024 * 1024
     d.start()
     wait_outbox(d, "big.log", expected, timeout=20.0)
@@ -367,9 +375,7 @@ def test_backlog_bigger_than_one_pass_is_caught_up_without_waiting_for_a_rescan(
 def test_stop_during_a_large_backlog_is_prompt_and_resumes_exactly(
     tmp_path: Path, make_daemon: MakeDaemon
 ) -> None:
-    d = make_daemon(config=passthru(tmp_path))
-    expected = [f"stop line {i:07d} " + "y" * 60 for i in range(600_000)]
-    append(d.inbox / "huge.log", expected)
+    d, expected = daemon_with_backlog(tmp_path, make_daemon, "huge.log", 600_000)
     d.start()
     wait_for(lambda: outbox_counter(d.outbox).total() > 0, 20.0, "first lines out")
     d.stop(timeout=5.0)

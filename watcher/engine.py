@@ -80,6 +80,7 @@ class Engine:
         self._next_status = 0.0
         self._last_lines = 0.0
         self._last_commit = 0.0
+        self._files_generation = -1
 
     # -- thread ownership ----------------------------------------------------------------
 
@@ -199,11 +200,17 @@ class Engine:
                 return
 
     def _publish(self, reader: FileReader) -> None:
-        """Refresh the dirty gauge, /files about once a second and STATUS= every 5 s."""
+        """Refresh the dirty gauge, /files about once a second and STATUS= every 5 s.
+
+        /files is rebuilt only when a commit changed something since: an idle daemon
+        tracking thousands of files does no work for it.
+        """
         self.telemetry.set_gauge("dirty", len(self.dirty))
         now = time.monotonic()
         if now >= self._next_files:
-            self._publish_files(reader)
+            if reader.generation != self._files_generation:
+                self._publish_files(reader)
+                self._files_generation = reader.generation
             self._next_files = now + FILES_REFRESH_S
         if now >= self._next_status:
             lines = self.telemetry.counters()["lines_read"]

@@ -70,6 +70,8 @@ class FileReader:
         self._dead: list[DeadLetter] = []
         self._forget: list[tuple[int, int]] = []
         self._pending_bytes = 0
+        # Counts commits, so that /files is rebuilt only after something changed.
+        self.generation = 0
         self._partials: dict[tuple[int, int], float] = {}
 
     # -- choosing files -----------------------------------------------------------------
@@ -356,6 +358,7 @@ class FileReader:
         self._dead = []
         self._forget = []
         self._pending_bytes = 0
+        self.generation += 1
 
     def close(self) -> None:
         self.outbox.close()
