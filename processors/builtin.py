@@ -109,12 +109,21 @@ def drop(line: str) -> Iterator[tuple[str, str]]:
     return iter(())
 
 
+def mask_secrets(text: str) -> str:
+    """`text` with the values of secret fields and bearer tokens masked as `***`.
+
+    The rules `redact_secrets` applies to a line, for text kept elsewhere (errors,
+    dead letters, traces).
+    """
+    if "=" in text or ":" in text or "earer" in text or "EARER" in text:
+        text = _SECRET.sub(_mask, text)
+        text = _BEARER.sub(r"\1 ***", text)
+    return text
+
+
 def redact_secrets(line: str) -> Iterator[tuple[str, str]]:
     """Mask values of password/token/api_key/secret fields and bearer tokens, then `end`."""
-    if "=" in line or ":" in line or "earer" in line or "EARER" in line:
-        line = _SECRET.sub(_mask, line)
-        line = _BEARER.sub(r"\1 ***", line)
-    yield "end", line
+    yield "end", mask_secrets(line)
 
 
 def _mask(m: re.Match[str]) -> str:

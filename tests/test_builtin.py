@@ -12,6 +12,7 @@ from processors.builtin import (
     filter_errors,
     keep,
     level_of,
+    mask_secrets,
     redact_secrets,
     tag_router,
 )
@@ -148,6 +149,12 @@ REDACT = {
 def test_redact_secrets(case: str) -> None:
     line, want = REDACT[case]
     assert list(redact_secrets(line)) == [("end", want)]
+
+
+@pytest.mark.parametrize("case", list(REDACT), ids=list(REDACT))
+def test_mask_secrets_masks_text_like_redact_secrets(case: str) -> None:
+    line, want = REDACT[case]
+    assert mask_secrets(line) == want
 
 
 def test_redact_secrets_is_linear_on_a_hostile_long_line() -> None:
