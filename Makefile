@@ -2,32 +2,43 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs the project only; `make test` adds the test tools. The
+# test install covers the run install too, so `make run` after `make test` installs nothing.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check
 ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean venv
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+$(PY):
+	@$(PYTHON) -m venv $(VENV) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
 	  else echo "make: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; fi; }
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	@touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(PY)
+	@echo "make: installing inboxd into $(VENV)" >&2
+	$(PIP_INSTALL) -e .
+	@touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	@echo "make: installing inboxd and its test tools into $(VENV)" >&2
+	$(PIP_INSTALL) -e '.[test]'
+	@touch $(TEST_STAMP) $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(PY) daemon.py $(ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: $(STAMP) lint
+test: $(TEST_STAMP) lint
 	$(PY) -m pytest -q $(ARGS)
 
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(PY) bench/bench_engine.py
 
 clean:

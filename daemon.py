@@ -26,6 +26,7 @@ from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
 from watcher.sdnotify import Notifier
+from web.startup import announce
 
 if TYPE_CHECKING:
     from watcher.observer import InboxWatcher
@@ -137,6 +138,7 @@ def start_parts(parts: Parts, settings: Settings) -> None:
         "inboxd started",
         extra={"event": "start", "inbox": str(settings.inbox), "port": parts.web.port},
     )
+    announce(settings, parts.web.port)
     parts.notifier.ready()
 
 

@@ -3,7 +3,7 @@
 Every record is one JSON object on one line (`ts`, `time`, `level`, `logger`, `msg` and
 any `extra=` fields), so that `jq`, the dashboard and log shippers read it without a
 parser of their own. Under systemd (env `JOURNAL_STREAM`) a plain copy also goes to
-stderr for the journal.
+stderr for the journal; when stderr is a terminal, warnings and errors go there as text.
 """
 
 from __future__ import annotations
@@ -94,6 +94,17 @@ class PlainFormatter(logging.Formatter):
             priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
             text = "\n".join(f"<{priority}>{part}" for part in text.split("\n"))
         return text
+
+
+class TerminalFormatter(PlainFormatter):
+    """`12:00:01 WARNING processor error processor=x ...` for a person at a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(syslog_prefix=False)
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        return f"{clock} {super().format(record)}"
 
 
 def gzip_rotator(source: str, dest: str) -> None:
@@ -272,6 +283,12 @@ def setup_logging(
             PlainFormatter(syslog_prefix=bool(os.environ.get("JOURNAL_STREAM")))
         )
         handlers.append(err_handler)
+    elif (stream if stream is not None else sys.stderr).isatty():
+        # Someone is watching the terminal: show them what goes wrong, not every file.
+        tty_handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+        tty_handler.setLevel(logging.WARNING)
+        tty_handler.setFormatter(TerminalFormatter())
+        handlers.append(tty_handler)
     previous_level, previous_propagate = logger.level, logger.propagate
     logger.setLevel(level.upper())
     # The daemon owns its log: a library configuring the root logger must not double it.
@@ -295,5 +312,6 @@ __all__ = [
     "GzipRotatingFileHandler",
     "JsonLinesFormatter",
     "PlainFormatter",
+    "TerminalFormatter",
     "setup_logging",
 ]
