@@ -8,6 +8,10 @@ Default graph::
     info   = keep             -> redact
     debug  = drop                                              (debug noise stops here)
     redact = redact_secrets   -> end                           (masks passwords and tokens)
+
+They run once or more per line, so they are written for speed: each returns a tuple
+(cheaper than a generator), and the regular expressions, which scan slowly when they
+must try every position, only run where a plain substring search found a candidate.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+
+# What a processor returns here: zero or one (tag, line) pairs.
+Out = tuple[tuple[str, str], ...]
+_NOTHING: Out = ()
 
 LEVELS = {
     "fatal": "error",
@@ -32,11 +39,14 @@ LEVELS = {
     "debug": "debug",
     "trace": "debug",
 }
+# A level word, matched in lower-cased text; the word boundary before it is checked
+# apart, so that the pattern starts with a literal and the engine skips ahead fast.
 _LEVEL_WORD = re.compile(
-    r"\b(FATAL|CRITICAL|CRIT|EMERG|ALERT|ERROR|ERR|WARNING|WARN|NOTICE|INFO|DEBUG|TRACE)\b",
-    re.IGNORECASE,
+    r"(fatal|critical|crit|emerg|alert|error|err|warning|warn|notice|info|debug|trace)\b"
 )
 _JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level", "levelname")
+_JSON = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"
 # Only the head of a line is searched for a level word: that is where every common log
 # format puts it, and it keeps long lines cheap.
 _LEVEL_HEAD_CHARS = 160
@@ -52,27 +62,71 @@ _SECRET = re.compile(
     (?:(?P<quoted>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')|(?P<open>["']?)[^\s"',;&]+)
     """
 )
+# The secret words of `_SECRET`, found in lower-cased text, and substrings of them that
+# a line must hold for any of them to be there.
+_SECRET_WORD = re.compile(r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth")
+_SEPARATORS = frozenset("_.-")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+# The characters outside ASCII that the regex engine, ignoring case, takes for an ASCII
+# letter: replaced before lower-casing, which keeps every character at its index.
+_ODD_FOLDS = (("\u0130", "i"), ("\u0131", "i"), ("\u017f", "s"), ("\u212a", "k"))
+
+
+def fold(text: str) -> str:
+    """`text` lower-cased as the regex engine compares letters when it ignores case.
+
+    Every character stays at its index, so a position found in the folded text is the
+    same position in `text`.
+    """
+    if not text.isascii():
+        for odd, letter in _ODD_FOLDS:
+            if odd in text:
+                text = text.replace(odd, letter)
+    return text.lower()
 
 
 def level_of(line: str) -> str:
     """`error`, `warn`, `info` or `debug`; `info` when the line names no level."""
     if line[:1] == "{":
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            for key in _JSON_LEVEL_KEYS:
-                value = doc.get(key)
-                if isinstance(value, str):
-                    return LEVELS.get(value.strip().lower(), "info")
-                if isinstance(value, int) and not isinstance(value, bool):
-                    # A numeric `level` is what pino and bunyan write.
-                    return _numeric_level(value)
-            return "info"
-    m = _LEVEL_WORD.search(line, 0, _LEVEL_HEAD_CHARS)
-    return LEVELS[m.group(1).lower()] if m else "info"
+        level = _json_level(line)
+        if level is not None:
+            return level
+    head = fold(line[:_LEVEL_HEAD_CHARS])
+    search = _LEVEL_WORD.search
+    m = search(head)
+    while m is not None:
+        start = m.start()
+        if start == 0 or not _is_word(line[start - 1]):
+            return LEVELS[m.group(1)]
+        m = search(head, start + 1)
+    return "info"
+
+
+def _is_word(char: str) -> bool:
+    """Whether the regex engine counts `char` as a word character (`\\w`)."""
+    return char.isalnum() or char == "_"
+
+
+def _json_level(line: str) -> str | None:
+    """The level of a JSON object line; None when the line is not one."""
+    try:
+        doc, end = _JSON.raw_decode(line)
+    except ValueError:
+        return None
+    if end != len(line) and line[end:].strip(_JSON_SPACE):
+        return None  # more after the object: not JSON
+    if not isinstance(doc, dict):
+        return None
+    for key in _JSON_LEVEL_KEYS:
+        value = doc.get(key)
+        if isinstance(value, str):
+            return LEVELS.get(value.strip().lower(), "info")
+        if isinstance(value, int) and not isinstance(value, bool):
+            # A numeric `level` is what pino and bunyan write.
+            return _numeric_level(value)
+    return "info"
 
 
 def _numeric_level(value: int) -> str:
@@ -84,29 +138,31 @@ def _numeric_level(value: int) -> str:
     return "info" if value >= 3 else "debug"
 
 
-def tag_router(line: str) -> Iterator[tuple[str, str]]:
+def tag_router(line: str) -> Out:
     """Route a line by its level: plain text (`... ERROR ...`) or JSON (`"level": "error"`).
 
     Blank lines are dropped.
     """
-    if line.strip():
-        yield level_of(line), line
+    if not line or line.isspace():
+        return _NOTHING
+    return ((level_of(line), line),)
 
 
-def filter_errors(line: str) -> Iterator[tuple[str, str]]:
+def filter_errors(line: str) -> Out:
     """Pass error-level lines (error, fatal, critical...) on to `redact`; drop the rest."""
     if level_of(line) == "error":
-        yield "redact", line
+        return (("redact", line),)
+    return _NOTHING
 
 
-def keep(line: str) -> Iterator[tuple[str, str]]:
+def keep(line: str) -> Out:
     """Pass the line on to `redact` unchanged."""
-    yield "redact", line
+    return (("redact", line),)
 
 
-def drop(line: str) -> Iterator[tuple[str, str]]:
+def drop(line: str) -> Out:
     """Drop the line (counted in /stats, traced as ending here)."""
-    return iter(())
+    return _NOTHING
 
 
 def mask_secrets(text: str) -> str:
@@ -115,15 +171,71 @@ def mask_secrets(text: str) -> str:
     The rules `redact_secrets` applies to a line, for text kept elsewhere (errors,
     dead letters, traces).
     """
-    if "=" in text or ":" in text or "earer" in text or "EARER" in text:
-        text = _SECRET.sub(_mask, text)
+    if "=" not in text and ":" not in text and "earer" not in text and "EARER" not in text:
+        return text
+    folded = fold(text)
+    if (
+        "pass" in folded
+        or "pwd" in folded
+        or "secret" in folded
+        or "token" in folded
+        or "key" in folded
+        or "auth" in folded
+    ):
+        text = _mask_fields(text, folded)
+    if "bearer" in folded:
         text = _BEARER.sub(r"\1 ***", text)
     return text
 
 
-def redact_secrets(line: str) -> Iterator[tuple[str, str]]:
+def redact_secrets(line: str) -> Out:
     """Mask values of password/token/api_key/secret fields and bearer tokens, then `end`."""
-    yield "end", mask_secrets(line)
+    return (("end", mask_secrets(line)),)
+
+
+def _mask_fields(text: str, folded: str) -> str:
+    """`_SECRET.sub(_mask, text)`, trying the pattern only where a match can start."""
+    pieces: list[str] = []
+    pos = 0
+    for start in _secret_starts(folded):
+        if start < pos:
+            continue
+        m = _SECRET.match(text, start)
+        if m is not None:
+            pieces.append(text[pos:start])
+            pieces.append(_mask(m))
+            pos = m.end()
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _secret_starts(folded: str) -> list[int]:
+    """Every index where `_SECRET` could match, in order (and maybe some where it cannot).
+
+    A match is a secret word preceded by at most three `name` + separator parts
+    (`db_`, `x-api-`), and starts at a word boundary, so at the secret word or at the
+    first letter of one of those parts.
+    """
+    starts: set[int] = set()
+    search = _SECRET_WORD.search
+    m = search(folded)
+    while m is not None:
+        word = m.start()
+        starts.add(word)
+        for _ in range(3):
+            if word < 2 or folded[word - 1] not in _SEPARATORS:
+                break
+            part = word - 1
+            while part > 0 and folded[part - 1] in _NAME_CHARS:
+                part -= 1
+            if part == word - 1:
+                break
+            starts.add(part)
+            word = part
+        m = search(folded, m.start() + 1)
+    return sorted(starts)
 
 
 def _mask(m: re.Match[str]) -> str:
