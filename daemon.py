@@ -7,6 +7,7 @@ signal and stops them in reverse order.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import logging
 import signal
@@ -22,6 +23,7 @@ from processors.pipeline import Pipeline, add_import_path, load_pipeline
 from processors.router import Router
 from store.flush import Flusher, flush_once
 from store.logs import setup_logging
+from store.tap import TapHub
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
@@ -45,6 +47,12 @@ SWITCH_INTERVAL_S = 0.001
 JOIN_TIMEOUT_S = 15.0
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+# `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
+SUBCOMMANDS = {
+    "check": "processors.checkcmd",
+    "test": "processors.pipetest",
+    "tap": "web.tapclient",
+}
 
 
 def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
@@ -65,8 +73,8 @@ def reload_pipeline(argv: list[str] | None) -> Pipeline:
     return load_pipeline(fresh.pipeline, where=where, reload=True)
 
 
-def build_router(settings: Settings, pipeline: Pipeline) -> Router:
-    return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops)
+def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = None) -> Router:
+    return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops, tap=tap)
 
 
 def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
@@ -101,7 +109,7 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
 
     notifier = Notifier()
     dirty = DirtySet()
-    router = build_router(settings, pipeline)
+    router = build_router(settings, pipeline, telemetry.tap)
     engine = Engine(
         settings=settings, router=router, telemetry=telemetry, dirty=dirty, notifier=notifier
     )
@@ -191,7 +199,9 @@ def supervise(
         if reload.is_set():
             reload.clear()
             try:
-                parts.engine.set_router(build_router(settings, reload_pipeline(argv)))
+                parts.engine.set_router(
+                    build_router(settings, reload_pipeline(argv), parts.engine.telemetry.tap)
+                )
             except ConfigError as exc:
                 log.error("reload refused, keeping the running pipeline: %s", exc,
                           extra={"event": "reload_failed"})  # fmt: skip
@@ -218,6 +228,10 @@ def install_signals(stop: threading.Event, reload: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[args[0]])
+        return int(module.main(args[1:]))
     try:
         settings, pipeline = load(argv)
     except ConfigError as exc:

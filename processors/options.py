@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="inboxd",
         description="Watch an inbox folder and route every new line through processors.",
         argument_default=argparse.SUPPRESS,
+        epilog="subcommands: check, test, tap (see `inboxd check --help`)",
     )
     p.add_argument("--inbox", metavar="DIR", help="folder watched recursively (./inbox)")
     p.add_argument("--outbox", metavar="DIR", help="where lines tagged end go (./outbox)")
@@ -128,9 +129,12 @@ def _read_config(config_path: Path, values: dict[str, Any]) -> dict[str, Any]:
     """Put the `[daemon]` table into `values`; returns the `[pipeline]` table."""
     doc = load_toml(config_path)
     where = str(config_path)
-    unknown = sorted(set(doc) - {"daemon", "pipeline"})
+    # [[test]] tables are read by `inboxd test` only.
+    unknown = sorted(set(doc) - {"daemon", "pipeline", "test"})
     if unknown:
-        raise ConfigError(f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline])")
+        raise ConfigError(
+            f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline], [[test]])"
+        )
     daemon = doc.get("daemon", {})
     if not isinstance(daemon, dict):
         raise ConfigError(f"{where}: daemon: expected a table")

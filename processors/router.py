@@ -23,6 +23,7 @@ from typing import Any
 
 from processors.pipeline import END, START, Node, Pipeline
 from store.records import DeadLetter, ErrorRecord, Item, TraceBatch, clip, describe
+from store.tap import TapHub
 
 _by_origin = itemgetter(0)
 
@@ -94,9 +95,12 @@ class Router:
         trace: bool = False,
         max_hops: int = 64,
         clock: Callable[[], float] = time.time,
+        tap: TapHub | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.trace = trace
+        # While a tap client is connected, paths are built even without `trace`.
+        self.tap = tap
         self.max_hops = max_hops
         self._clock = clock
 
@@ -122,10 +126,11 @@ class Router:
             stats[name] = [0, 0.0, 0, 0]
         if not lines:
             return routed
-        batch = _Batch(lines, file, first_line_no, self._clock(), routed, self.trace)
+        trace = self.trace or (self.tap is not None and self.tap.active)
+        batch = _Batch(lines, file, first_line_no, self._clock(), routed, trace)
         nodes = self.pipeline.nodes
-        run = self._run_traced if self.trace else self._run_plain
-        start = self._start_traced if self.trace else self._start_plain
+        run = self._run_traced if trace else self._run_plain
+        start = self._start_traced if trace else self._start_plain
         ends: list[Item] = []
         # The first wave runs over the lines themselves: no item is built for a line
         # until one of its branches needs a parent.
@@ -153,7 +158,7 @@ class Router:
             wave = {t: b for t, b in nxt.items() if b}
         if len(ends) > 1:
             ends.sort(key=_by_origin)
-        if self.trace:
+        if trace:
             terminals = batch.terminals
             if terminals:
                 terminals.extend(ends)

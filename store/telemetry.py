@@ -21,6 +21,7 @@ from store.records import (
     TraceBatch,
     TraceRecord,
 )
+from store.tap import TapHub
 
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces
 # cannot grow memory without limit; what does not fit is counted as dropped.
@@ -54,6 +55,9 @@ class Telemetry:
         errors_size: int = 1000,
     ) -> None:
         self.trace_enabled = trace_enabled
+        # Connected `tap` clients: the router traces while there is one (even without
+        # --trace); their paths go to them only, not to the ring or SQLite.
+        self.tap = TapHub()
         self.started = time.time()
         self._lock = threading.Lock()
         self._stats: dict[str, list[float]] = {}
@@ -108,6 +112,10 @@ class Telemetry:
         """Keep the newest paths in the ring and as many as fit for the flusher."""
         n = len(batch.terminals)
         if not n:
+            return
+        if self.tap.active:
+            self.tap.publish(batch)
+        if not self.trace_enabled:
             return
         keep = self._traces.maxlen or 0
         ring = batch.records(max(n - keep, 0)) if keep else []

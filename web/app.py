@@ -27,6 +27,7 @@ from store.records import TraceRecord, describe
 from store.telemetry import Telemetry
 from web.metrics import build_registry, render
 from web.security import GuardMiddleware
+from web.tap_route import add_tap_route
 
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
 LIMIT_MAX = 10_000
@@ -77,6 +78,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.add_middleware(GuardMiddleware, token=ctx.token, host=ctx.host)
     _add_error_handlers(app)
     _add_live_routes(app, ctx)
+    add_tap_route(app, ctx.telemetry.tap)
     _add_status_routes(app, ctx)
     _add_history_routes(app, ctx)
     _add_log_routes(app, ctx)

@@ -1,0 +1,174 @@
+"""`GET /tap` and `inboxd tap`: lines flowing now, paths built only while someone listens."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from daemon_fixtures import REPO, daemon_env
+from net_fixtures import wait_for
+from web_fixtures import make_context, no_thread_leak, serving  # noqa: F401
+
+from processors.pipeline import load_pipeline
+from processors.router import Router
+from store.telemetry import Telemetry
+
+INPUT = ["INFO one", "WARN two", "DEBUG three", "ERROR four password=x"]
+
+
+class Feeder:
+    """Routes batches through a real Router into Telemetry, as the engine thread does."""
+
+    def __init__(self, telemetry: Telemetry, *, trace: bool = False) -> None:
+        self.telemetry = telemetry
+        self.router = Router(load_pipeline(None), trace=trace, tap=telemetry.tap)
+        self.traced_batches = 0
+
+    def feed(self, file: str = "app/a.log") -> None:
+        routed = self.router.route(list(INPUT), file, 1)
+        self.telemetry.add_stats(routed.stats)
+        if routed.traces is not None:
+            self.traced_batches += 1
+            self.telemetry.add_traces(routed.traces)
+
+
+def sse_events(url: str, params: dict[str, object], token: str | None = None) -> list[dict]:
+    """The data events of one /tap stream read to its end."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    found: list[dict] = []
+    with httpx.stream("GET", f"{url}/tap", params=params, headers=headers, timeout=20) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                found.append(json.loads(line[6:]))
+    return found
+
+
+def feed_while(condition_done: threading.Event, feeder: Feeder, file: str) -> None:
+    while not condition_done.wait(0.02):
+        if feeder.telemetry.tap.active:
+            feeder.feed(file)
+
+
+def run_feeder(feeder: Feeder, file: str = "app/a.log") -> Iterator[threading.Event]:
+    done = threading.Event()
+    thread = threading.Thread(target=feed_while, args=(done, feeder, file))
+    thread.start()
+    try:
+        yield done
+    finally:
+        done.set()
+        thread.join(5)
+
+
+def test_no_path_is_built_without_a_tap_client_or_trace() -> None:
+    telemetry = Telemetry(trace_enabled=False)
+    feeder = Feeder(telemetry)
+    feeder.feed()
+    assert feeder.traced_batches == 0
+    subscriber = telemetry.tap.subscribe()
+    feeder.feed()
+    assert feeder.traced_batches == 1
+    records, _ = telemetry.tap.take(subscriber, 100)
+    assert [list(r.path) for r in records] == [
+        ["start", "info", "redact", "end"],
+        ["start", "warn", "redact", "end"],
+        ["start", "debug"],
+        ["start", "error", "redact", "end"],
+    ]
+    assert telemetry.trace_paths() == [], "tap paths stay out of /trace when tracing is off"
+    telemetry.tap.unsubscribe(subscriber)
+    feeder.feed()
+    assert feeder.traced_batches == 1, "the last client left: no more paths"
+
+
+def test_tap_streams_paths_with_file_and_line_and_filters(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False))
+    feeder = Feeder(ctx.telemetry)
+    with serving(ctx) as url:
+        gen = run_feeder(feeder)
+        next(gen)
+        try:
+            events = sse_events(url, {"limit": 4, "seconds": 10})
+            warn_only = sse_events(url, {"limit": 3, "tag": "warn", "seconds": 10})
+            other_file = sse_events(url, {"limit": 1, "file": "sys/*.log", "seconds": 1})
+        finally:
+            gen.close()
+    assert len(events) == 4
+    assert {tuple(e["path"]) for e in events} <= {
+        ("start", "info", "redact", "end"),
+        ("start", "warn", "redact", "end"),
+        ("start", "debug"),
+        ("start", "error", "redact", "end"),
+    }
+    first = events[0]
+    assert first["file"] == "app/a.log" and isinstance(first["line_no"], int)
+    assert first["line"] == INPUT[first["line_no"] - 1]
+    assert len(warn_only) == 3 and all("warn" in e["path"] for e in warn_only)
+    assert other_file == []
+    wait_for(lambda: ctx.telemetry.tap.count() == 0, 5, "every client unsubscribed")
+
+
+def test_tap_sends_at_most_rate_events_a_second(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False))
+    feeder = Feeder(ctx.telemetry)
+    with serving(ctx) as url:
+        gen = run_feeder(feeder)
+        next(gen)
+        try:
+            events = sse_events(url, {"rate": 20, "seconds": 1.5})
+        finally:
+            gen.close()
+    assert 10 <= len(events) <= 40, len(events)
+
+
+def test_tap_needs_the_token(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path, token="t0k")) as url:
+        assert httpx.get(f"{url}/tap", params={"seconds": 0.2}).status_code == 401
+        assert sse_events(url, {"seconds": 0.3}, token="t0k") == []
+
+
+def test_tap_subcommand_prints_path_file_line_and_text(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False), token="t0k")
+    feeder = Feeder(ctx.telemetry)
+    with serving(ctx) as url:
+        gen = run_feeder(feeder, "app/b.log")
+        next(gen)
+        try:
+            result = subprocess.run(
+                [sys.executable, "daemon.py", "tap", "--url", url, "--tag", "redact",
+                 "--limit", "2"],
+                cwd=REPO, env=daemon_env({"INBOXD_TOKEN": "t0k"}),
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            refused = subprocess.run(
+                [sys.executable, "daemon.py", "tap", "--url", url, "--limit", "1"],
+                cwd=REPO, env=daemon_env(), capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        finally:
+            gen.close()
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert len(printed) == 2, result.stdout
+    assert {ln.rsplit("  ", 1)[0] for ln in printed} <= {
+        "start>error>redact>end  app/b.log:4",
+        "start>info>redact>end  app/b.log:1",
+        "start>warn>redact>end  app/b.log:2",
+    }
+    assert all(ln.rsplit("  ", 1)[1] in INPUT for ln in printed)
+    assert refused.returncode == 1 and "401" in refused.stderr and "INBOXD_TOKEN" in refused.stderr
+
+
+def test_tap_subcommand_reports_an_unreachable_daemon() -> None:
+    result = subprocess.run(
+        [sys.executable, "daemon.py", "tap", "--url", "http://127.0.0.1:1", "--limit", "1"],
+        cwd=REPO, env=daemon_env(), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("inboxd tap: cannot reach http://127.0.0.1:1")
