@@ -6,13 +6,16 @@ signal and stops them in reverse order.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
 import logging
+import resource
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
@@ -23,10 +26,12 @@ from processors.pipeline import Pipeline, add_import_path, load_pipeline
 from processors.router import Router
 from store.flush import Flusher, flush_once
 from store.logs import setup_logging
+from store.statemark import check_state
 from store.tap import TapHub
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
+from watcher.faults import SharedFault
 from watcher.sdnotify import Notifier
 from web.startup import announce
 
@@ -47,6 +52,8 @@ SWITCH_INTERVAL_S = 0.001
 JOIN_TIMEOUT_S = 15.0
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+# The soft limit of open files the daemon raises itself to (within the hard limit).
+OPEN_FILES_WANTED = 65536
 # `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
 SUBCOMMANDS = {
     "check": "processors.checkcmd",
@@ -77,9 +84,34 @@ def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = No
     return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops, tap=tap)
 
 
+def start_logging(settings: Settings) -> Callable[[], None]:
+    try:
+        return setup_logging(
+            settings.logs_dir,
+            level=settings.log_level,
+            max_bytes=settings.log_max_bytes,
+            backups=settings.log_backups,
+        )
+    except OSError as exc:
+        raise ConfigError(f"{settings.logs_dir}: log folder cannot be written: {exc}") from None
+
+
+def raise_open_files_limit() -> None:
+    """Open files up to the hard limit: API clients must never starve the inbox of them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
     engine = Engine(settings=settings, router=build_router(settings, pipeline), telemetry=telemetry)
-    engine.run_once()
+    try:
+        engine.run_once()
+    except SharedFault as fault:
+        print(f"inboxd: stopped, nothing lost (run again): {fault.reason}", file=sys.stderr)
+        return EXIT_FAILURE
     flush_once(telemetry, settings.db_path, settings.retention_days)
     print(json.dumps(telemetry.stats()))
     return 0
@@ -234,15 +266,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(args[1:]))
     try:
         settings, pipeline = load(argv)
+        if not settings.once:
+            raise_open_files_limit()
+        check_state(settings.outbox, settings.db_path, allow_redelivery=settings.allow_redelivery)
+        teardown = start_logging(settings)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    teardown = setup_logging(
-        settings.logs_dir,
-        level=settings.log_level,
-        max_bytes=settings.log_max_bytes,
-        backups=settings.log_backups,
-    )
     telemetry = Telemetry(
         trace_enabled=settings.trace,
         trace_size=settings.trace_size,

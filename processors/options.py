@@ -13,6 +13,8 @@ from processors.errors import ConfigError
 
 VERSION = "0.1.0"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Compressed files are never text lines: logrotate's `compress` rotations among them.
+DEFAULT_EXCLUDE = ("*.gz", "*.bz2", "*.xz", "*.zst", "*.zip", "*.lz4", "*.Z")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "ip6-localhost"})
 
 
@@ -41,6 +43,9 @@ class Settings:
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
     rescan_interval: float = 30.0
+    allow_redelivery: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     pipeline: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flush-interval", metavar="S", type=float, help="seconds between flushes")
     p.add_argument("--once", action="store_true", help="process the inbox, print /stats, exit")
     p.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    p.add_argument(
+        "--allow-redelivery",
+        action="store_true",
+        help="start although the outbox was written under another state database",
+    )
     p.add_argument("--version", action="version", version=f"inboxd {VERSION}")
     return p
 
@@ -101,6 +111,10 @@ def _coerce(key: str, value: Any, where: str, base: Path) -> Any:
             raise ConfigError(f"{where}: {key}: expected a path string, got {value!r}")
         p = Path(value).expanduser()
         return p if p.is_absolute() else base / p
+    if kind == "tuple[str, ...]":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{where}: {key}: expected a list of glob strings, got {value!r}")
+        return tuple(value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {key}: expected true or false, got {value!r}")

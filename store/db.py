@@ -7,6 +7,7 @@ for checkpoints and dead letters, the flusher for metrics, errors and traces).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,9 @@ from pathlib import Path
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
+# SQLite result codes (primary, the low byte of the extended code) that mean the
+# database as a whole cannot be written now, not that a statement is wrong.
+_SHARED_FAULT_CODES = frozenset({5, 6, 8, 10, 13, 14})  # BUSY LOCKED READONLY IOERR FULL CANTOPEN
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -48,14 +52,31 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     fp_len INTEGER NOT NULL, fingerprint TEXT NOT NULL,
     path TEXT NOT NULL, offset INTEGER NOT NULL, lines INTEGER NOT NULL,
     outbox TEXT NOT NULL, first_seen REAL NOT NULL, updated REAL NOT NULL,
-    state TEXT NOT NULL DEFAULT 'active',
+    state TEXT NOT NULL DEFAULT 'active', tail TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (dev, ino)
 );
 
 CREATE TABLE IF NOT EXISTS outbox (
-    path TEXT PRIMARY KEY, size INTEGER NOT NULL, updated REAL NOT NULL
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, updated REAL NOT NULL,
+    dev INTEGER, ino INTEGER
 );
+
+CREATE TABLE IF NOT EXISTS copies (
+    fp_len INTEGER NOT NULL, fingerprint TEXT NOT NULL, offset INTEGER NOT NULL,
+    lines INTEGER NOT NULL, tail TEXT NOT NULL, outbox TEXT NOT NULL, path TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Columns added after a table was first released: (table, column, declaration). Older
+# databases get them at start-up.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("checkpoints", "tail", "TEXT NOT NULL DEFAULT ''"),
+    ("outbox", "dev", "INTEGER"),
+    ("outbox", "ino", "INTEGER"),
+)
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
@@ -81,17 +102,42 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create every table and index; safe to call on an existing database."""
+    """Create every table and index, and add the columns older versions lacked."""
     db.conn.executescript(SCHEMA)
+    for table, column, decl in ADDED_COLUMNS:
+        have = {row[1] for row in db.conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def is_shared_fault(exc: BaseException) -> bool:
+    """Whether a database error means "cannot write now" (locked, full, read-only, I/O).
+
+    Such faults pause the engine and are retried; anything else is a bug.
+    """
+    if not isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SHARED_FAULT_CODES
+    text = str(exc).lower()
+    return any(w in text for w in ("locked", "busy", "full", "readonly", "read-only", "i/o"))
 
 
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One explicit write transaction (connections run in autocommit mode otherwise)."""
-    db.execute("BEGIN IMMEDIATE")
+    """One explicit write transaction (connections run in autocommit mode otherwise).
+
+    The error that broke the body (or the COMMIT) is the one raised; a failed ROLLBACK
+    never hides it, and a failed COMMIT never leaves the transaction open.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        conn.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")

@@ -118,6 +118,7 @@ class FileStatus(NamedTuple):
     outbox: str
     lines: int
     updated: float
+    reason: str | None = None  # why the file cannot be read now (state "error")
 
     @property
     def lag(self) -> int:

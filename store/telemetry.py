@@ -21,6 +21,7 @@ from store.records import (
     TraceBatch,
     TraceRecord,
 )
+from store.health import HealthBoard
 from store.tap import TapHub
 
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces
@@ -58,6 +59,8 @@ class Telemetry:
         # Connected `tap` clients: the router traces while there is one (even without
         # --trace); their paths go to them only, not to the ring or SQLite.
         self.tap = TapHub()
+        # What /health reports; every part sets its own checks.
+        self.health = HealthBoard()
         self.started = time.time()
         self._lock = threading.Lock()
         self._stats: dict[str, list[float]] = {}

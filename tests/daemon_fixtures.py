@@ -84,12 +84,17 @@ def write_config(folder: Path, *, pipeline: str | None = None, **daemon: Any) ->
     return path
 
 
+def outbox_files(outbox: Path) -> list[Path]:
+    """The outbox's line files: not inboxd's own hidden marker."""
+    if not outbox.is_dir():
+        return []
+    return sorted(p for p in outbox.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
 def read_outbox(outbox: Path) -> dict[str, list[str]]:
     """Every outbox file as its lines: relative path -> lines (newline removed)."""
     found: dict[str, list[str]] = {}
-    if not outbox.is_dir():
-        return found
-    for path in sorted(p for p in outbox.rglob("*") if p.is_file()):
+    for path in outbox_files(outbox):
         lines = path.read_bytes().decode("utf-8").split("\n")
         lines.pop()  # the text after the last newline: empty in a well-formed outbox
         found[path.relative_to(outbox).as_posix()] = lines
@@ -105,9 +110,7 @@ def outbox_counter(outbox: Path) -> Counter[str]:
 
 
 def outbox_line_count(outbox: Path) -> int:
-    if not outbox.is_dir():
-        return 0
-    return sum(p.read_bytes().count(b"\n") for p in outbox.rglob("*") if p.is_file())
+    return sum(p.read_bytes().count(b"\n") for p in outbox_files(outbox))
 
 
 @dataclass

@@ -76,7 +76,11 @@ def test_once_processes_the_inbox_and_prints_stats(tmp_path: Path, inbox: Path) 
     outbox = tmp_path / "outbox"
     assert (outbox / "app.log").read_text() == APP_OUT
     assert (outbox / "svc" / "deep" / "nested.log").read_text() == NESTED_OUT
-    files = sorted(p.relative_to(outbox).as_posix() for p in outbox.rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(outbox).as_posix()
+        for p in outbox.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
     assert files == ["app.log", "svc/deep/nested.log"]
     assert (tmp_path / "var" / "inboxd.db").is_file()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from daemon_fixtures import Daemon, MakeDaemon, daemon_factory, write_config
+from daemon_fixtures import Daemon, MakeDaemon, daemon_factory, outbox_files, write_config
 from net_fixtures import wait_for as wait_within
 
 from store.db import connect, ensure_schema
@@ -47,10 +47,8 @@ def append(path: Path, lines: list[str]) -> None:
 
 def outbox_lines(outbox: Path) -> list[str]:
     """Every line of every outbox file, files in name order."""
-    if not outbox.is_dir():
-        return []
     found: list[str] = []
-    for path in sorted(p for p in outbox.rglob("*") if p.is_file()):
+    for path in outbox_files(outbox):
         found += path.read_text(encoding="utf-8").splitlines()
     return found
 

@@ -12,13 +12,11 @@ from typing import Any
 import pytest
 
 from processors.options import Settings
-from store.checkpoints import CheckpointStore
-from store.outbox import Outbox
+from store.checkpoints import CheckpointStore, TrackedFile
 from store.records import DeadLetter
 from store.telemetry import Telemetry
 from watcher.reader import FileReader
 from watcher.tailer import (
-    TrackedFile,
     check_identity,
     fingerprint,
     read_chunk,
@@ -201,11 +199,11 @@ class Reader:
 
     def open(self) -> FileReader:
         store = CheckpointStore(self.settings.db_path)
-        files, sizes = store.load()
+        files, outbox = store.load()
         return FileReader(
             settings=self.settings,
             store=store,
-            outbox=Outbox(self.settings.outbox, sizes),
+            outbox=outbox,
             files=files,
             route=self.route,
             telemetry=Telemetry(trace_enabled=False, trace_size=10, errors_size=10),
@@ -318,18 +316,21 @@ def test_checkpoints_of_deleted_files_expire(reader: Reader) -> None:
     assert CheckpointStore(reader.settings.db_path).load()[0] == {}
 
 
-def test_partial_of_a_deleted_file_is_not_due_for_ever(tmp_path: Path) -> None:
-    """A file deleted while its last line waits must not keep the engine awake."""
+def test_partial_of_a_deleted_file_is_read_and_not_due_for_ever(tmp_path: Path) -> None:
+    """A file deleted while its last line waits is read to its end through the open
+    descriptor, and must not keep the engine awake afterwards."""
     r = Reader(tmp_path, partial_timeout=0.0)
     try:
         log = r.settings.inbox / "a.log"
         log.write_text("one\ntw")
         r.pass_()
-        assert r.reader.next_partial_deadline() < float("inf")
+        assert r.reader.next_deadline() < float("inf")
         log.unlink()
         r.reader.process(r.reader.due_partials(), final=True)
+        r.reader.commit()
+        assert r.outbox("a.log") == ["one", "tw"]
         assert r.reader.due_partials() == []
-        assert r.reader.next_partial_deadline() == float("inf")
+        assert r.reader.next_deadline() == float("inf")
     finally:
         r.reader.close()
 
@@ -350,7 +351,7 @@ def test_skipped_line_is_an_inbox_error(tmp_path: Path) -> None:
 def test_lone_surrogate_from_a_processor_does_not_kill_the_reader(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     r.route = lambda lines, file, first: (["\ud800" + line for line in lines], [])  # type: ignore[method-assign]
-    r.reader.route = r.route
+    r.reader.writer.route = r.route
     try:
         (r.settings.inbox / "a.log").write_text("x\n")
         r.pass_()

@@ -2,6 +2,13 @@
 
 Exactly one thread runs this. It owns the checkpoint connection, the outbox
 descriptors and the table of tracked files; it is the only writer of telemetry.
+
+The loop is `step(now)` called again and again with the time of an injected clock, so
+its timing rules (partial lines, back-off, rescans) are tested without sleeping. A
+shared fault (full disk, read-only file system, locked database) drops the reader with
+everything it had not committed, turns /health degraded and reopens it every few
+seconds: reopening cuts the outbox back to the last commit and reads again from the
+checkpoints, so nothing is lost or doubled.
 """
 
 from __future__ import annotations
@@ -10,17 +17,20 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from processors.options import Settings
 from processors.router import Router
 from store.checkpoints import CheckpointStore
-from store.outbox import Outbox, recover
-from store.records import DeadLetter, ErrorRecord, FileStatus
+from store.health import DEGRADED
+from store.outbox import recover
+from store.records import DeadLetter, ErrorRecord
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
-from watcher.reader import FileReader
+from watcher.faults import SharedFault, as_shared
+from watcher.pending import PendingTelemetry, probe_outbox
+from watcher.reader import FileReader, Found
 
 log = logging.getLogger("inboxd.engine")
 
@@ -31,6 +41,9 @@ STATUS_EVERY_S = 5.0
 COMMIT_EVERY_S = 0.2
 # A checkpoint of a file that has disappeared is forgotten after this long.
 GONE_EXPIRY_S = 3600.0
+# After a shared fault, the engine tries again this often.
+SHARED_RETRY_S = 2.0
+SHARED_CHECKS = ("disk", "database")
 
 
 class Notifier(Protocol):
@@ -61,6 +74,7 @@ class Engine:
         telemetry: Telemetry,
         dirty: DirtySet | None = None,
         notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.router = router
@@ -69,13 +83,19 @@ class Engine:
         # here would leave the watcher marking a set nobody reads.
         self.dirty = dirty if dirty is not None else DirtySet()
         self.notifier: Notifier = notifier or _NullNotifier()
+        self.clock = clock
         self.error: BaseException | None = None
         self.started = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_router: Router | None = None
         self._swap_lock = threading.Lock()
-        self._reader: FileReader | None = None
+        self.reader: FileReader | None = None
+        self.pending = PendingTelemetry(telemetry)
+        self.fault: SharedFault | None = None
+        self._retry_at = 0.0
+        self._next_rescan = 0.0
+        self._again: list[Found] = []
         self._next_files = 0.0
         self._next_status = 0.0
         self._last_lines = 0.0
@@ -110,8 +130,11 @@ class Engine:
     # -- running ------------------------------------------------------------------------
 
     def run_once(self) -> None:
-        """Process everything the inbox holds now, last partial lines included."""
-        reader = self._open()
+        """Process everything the inbox holds now, last partial lines included.
+
+        Raises SharedFault when the outbox or the database cannot be written.
+        """
+        reader = self.open()
         try:
             while True:
                 found = reader.scan()
@@ -124,108 +147,175 @@ class Engine:
 
     def _main(self) -> None:
         try:
-            reader = self._open()
-        except BaseException as exc:
-            self.error = exc
-            log.exception("engine failed to start")
-            self.started.set()
-            return
-        self.started.set()
-        try:
-            self._loop(reader)
+            while not self._stop.is_set():
+                self.step(self.clock())
         except BaseException as exc:
             self.error = exc
             log.exception("engine thread died")
         finally:
-            try:
-                reader.commit()
-            except Exception:
-                log.exception("final commit failed")
-            reader.close()
+            self.started.set()
+            self._close(commit=True)
 
-    def _open(self) -> FileReader:
-        s = self.settings
-        s.inbox.mkdir(parents=True, exist_ok=True)
-        s.outbox.mkdir(parents=True, exist_ok=True)
-        store = CheckpointStore(s.db_path)
-        files, sizes = store.load()
-        for rel, was, now in recover(s.outbox, sizes):
-            log.warning(
-                "outbox cut back to its committed size",
-                extra={"event": "outbox_recovered", "file": rel, "from": was, "to": now},
-            )
-        self.telemetry.register(self.router.pipeline.names)
-        reader = FileReader(
-            settings=s,
-            store=store,
-            outbox=Outbox(s.outbox, sizes),
-            files=files,
-            route=self._route,
-            telemetry=self.telemetry,
-        )
-        self._reader = reader
-        return reader
-
-    def _loop(self, reader: FileReader) -> None:
-        s = self.settings
-        next_rescan = 0.0
-        self._next_files = 0.0
-        self._next_status = time.monotonic() + STATUS_EVERY_S
-        while True:
-            now = time.monotonic()
-            self._maybe_swap_router()
-            if now >= next_rescan:
-                found = reader.scan()
-                reader.mark_gone(found, expiry_s=GONE_EXPIRY_S)
-                todo = reader.changed(found.values())
-                next_rescan = now + s.rescan_interval
-            else:
-                timeout = min(next_rescan, reader.next_partial_deadline(), self._next_files) - now
-                timeout = min(timeout, self.notifier.next_ping_in(now))
-                paths, rescan = self.dirty.take(max(timeout, 0.0) if not self._stop.is_set() else 0)
-                if rescan:
-                    next_rescan = 0.0
-                    continue
-                todo = reader.resolve(paths)
-            self.notifier.watchdog()
-            again = reader.process(todo, final=False, tick=self._tick)
-            reader.process(reader.due_partials(), final=True, tick=self._tick)
-            self._maybe_commit(reader, busy=bool(again) or len(self.dirty) > 0)
-            for path in again:
-                self.dirty.mark(path)
-            self._publish(reader)
-            if self._stop.is_set():
-                # The backlog stays in the inbox behind the checkpoints: a stop never
-                # waits for it.
+    def step(self, now: float) -> None:
+        """One round: (re)open after a fault when due, wait for work, read, commit."""
+        if self.reader is None:
+            if now < self._retry_at:
+                self.notifier.watchdog()
+                self._stop.wait(min(self._retry_at - now, self.notifier.next_ping_in(now)))
                 return
+            try:
+                self.reader = self.open()
+                probe_outbox(self.settings.outbox)
+            except SharedFault as fault:
+                self._close(commit=False)
+                self._pause(fault, now)
+                return
+            finally:
+                # Started means opened once (or paused on a fault of the world): the
+                # first pass over a backlog does not hold up the web server.
+                self.started.set()
+            self._next_rescan = now
+        try:
+            self._round(self.reader, now)
+        except SharedFault as fault:
+            self._close(commit=False)
+            self._pause(fault, now)
+            return
+        if self.fault is not None:
+            self._resume()
 
-    def _publish(self, reader: FileReader) -> None:
+    def open(self) -> FileReader:
+        """Load the checkpoints, cut the outbox back to them, and make a reader."""
+        s = self.settings
+        try:
+            s.inbox.mkdir(parents=True, exist_ok=True)
+            s.outbox.mkdir(parents=True, exist_ok=True)
+            store = CheckpointStore(s.db_path)
+        except Exception as exc:
+            shared = as_shared(exc, "opening the state")
+            if shared is None:
+                raise
+            raise shared from exc
+        try:
+            files, outbox = store.load()
+            for rel, was, now in recover(s.outbox, outbox.sizes, outbox.ids):
+                log.warning(
+                    "outbox cut back to its committed size",
+                    extra={"event": "outbox_recovered", "file": rel, "from": was, "to": now},
+                )
+        except Exception as exc:
+            store.close()
+            shared = as_shared(exc, "outbox recovery")
+            if shared is None:
+                raise
+            raise shared from exc
+        self.telemetry.register(self.router.pipeline.names)
+        return FileReader(
+            settings=s, store=store, outbox=outbox, files=files, route=self._route,
+            telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,
+        )  # fmt: skip
+
+    def _round(self, reader: FileReader, now: float) -> None:
+        self._maybe_swap_router()
+        todo, final_todo = self._collect(reader, now)
+        self.notifier.watchdog()
+        again = reader.process(todo, final=False, tick=self._tick)
+        again += reader.process(final_todo, final=True, tick=self._tick)
+        self._maybe_commit(reader, now, busy=bool(again) or len(self.dirty) > 0)
+        self._again = again
+        self._publish(reader, now)
+
+    def _collect(self, reader: FileReader, now: float) -> tuple[list[Found], list[Found]]:
+        """What this round reads: (files, files to read to their very end)."""
+        drain: list[Found] = []
+        if now >= self._next_rescan:
+            found = reader.scan()
+            drain = reader.mark_gone(found, expiry_s=GONE_EXPIRY_S)
+            todo = reader.changed(found.values())
+            self._next_rescan = now + self.settings.rescan_interval
+        elif self._again:
+            paths, rescan = self.dirty.take(0)
+            todo = reader.resolve(paths)
+            if rescan:
+                self._next_rescan = now
+        else:
+            deadline = min(self._next_rescan, reader.next_deadline(), self._next_files)
+            timeout = min(deadline - now, self.notifier.next_ping_in(now))
+            wait = max(timeout, 0.0) if not self._stop.is_set() else 0.0
+            paths, rescan = self.dirty.take(wait)
+            if rescan:
+                self._next_rescan = now
+            todo = reader.resolve(paths)
+        todo = _merge(self._again, todo)
+        return todo, drain + reader.due_partials()
+
+    def _pause(self, fault: SharedFault, now: float) -> None:
+        """Reading stops until the resource can be written again; /health says why."""
+        self.pending.discard()
+        self._again = []
+        self._retry_at = now + SHARED_RETRY_S
+        health = self.telemetry.health
+        if self.fault is None or self.fault.reason != fault.reason:
+            log.warning(
+                "paused: %s; retrying every %.0f s", fault.reason, SHARED_RETRY_S,
+                extra={"event": "paused", "check": fault.check, "reason": fault.reason},
+            )  # fmt: skip
+        for check in SHARED_CHECKS:
+            if check == fault.check:
+                health.set(check, DEGRADED, fault.reason, owner="engine")
+            else:
+                health.ok(check, owner="engine")
+        self.fault = fault
+        self.notifier.watchdog()
+
+    def _resume(self) -> None:
+        log.info("resumed", extra={"event": "resumed", "after": self.fault and self.fault.reason})
+        for check in SHARED_CHECKS:
+            self.telemetry.health.ok(check, owner="engine")
+        self.fault = None
+
+    def _close(self, *, commit: bool) -> None:
+        reader, self.reader = self.reader, None
+        if reader is None:
+            return
+        try:
+            if commit:
+                reader.commit()
+        except Exception:
+            log.exception("final commit failed")
+        finally:
+            try:
+                reader.close()
+            except Exception:
+                log.exception("closing the reader failed")
+
+    def _publish(self, reader: FileReader, now: float) -> None:
         """Refresh the dirty gauge, /files about once a second and STATUS= every 5 s.
 
         /files is rebuilt only when a commit changed something since: an idle daemon
         tracking thousands of files does no work for it.
         """
         self.telemetry.set_gauge("dirty", len(self.dirty))
-        now = time.monotonic()
         if now >= self._next_files:
             if reader.generation != self._files_generation:
                 self._publish_files(reader)
                 self._files_generation = reader.generation
             self._next_files = now + FILES_REFRESH_S
         if now >= self._next_status:
-            lines = self.telemetry.counters()["lines_read"]
-            rate = (lines - self._last_lines) / (STATUS_EVERY_S + now - self._next_status)
-            self.notifier.status(f"{rate:.0f} lines/s, {len(reader.files)} files tracked")
-            self._last_lines, self._next_status = lines, now + STATUS_EVERY_S
+            if self._next_status:
+                lines = self.telemetry.counters()["lines_read"]
+                rate = (lines - self._last_lines) / (STATUS_EVERY_S + now - self._next_status)
+                self.notifier.status(f"{rate:.0f} lines/s, {len(reader.files)} files tracked")
+                self._last_lines = lines
+            self._next_status = now + STATUS_EVERY_S
 
-    def _maybe_commit(self, reader: FileReader, *, busy: bool) -> None:
+    def _maybe_commit(self, reader: FileReader, now: float, *, busy: bool) -> None:
         """Commit when the engine goes idle, and at least every COMMIT_EVERY_S while busy.
 
         Lines reach the outbox before their commit either way; grouping the commits of a
         storm of small files saves a file-system sync per pass (a crash in between only
         means more lines are taken again from their checkpoints).
         """
-        now = time.monotonic()
         if not busy or self._stop.is_set() or now - self._last_commit >= COMMIT_EVERY_S:
             reader.commit()
             self._last_commit = now
@@ -244,29 +334,26 @@ class Engine:
             log.info("pipeline reloaded", extra={"event": "reloaded"})
 
     def _publish_files(self, reader: FileReader) -> None:
-        self.telemetry.set_files(
-            [
-                FileStatus(f.path, f.size, f.offset, f.state, f.outbox, f.lines, f.updated)
-                for f in reader.files.values()
-            ]
-        )
+        self.telemetry.set_files(reader.statuses())
 
     def _route(
         self, lines: list[str], file: str, first_line_no: int
     ) -> tuple[list[str], list[DeadLetter]]:
-        """Route one chunk and publish its telemetry; returns (outbox lines, dead letters)."""
+        """Route one chunk; its telemetry is published when its lines are committed."""
         routed = self.router.route(lines, file, first_line_no)
-        t = self.telemetry
-        t.add_stats(routed.stats)
+        self.pending.add(routed)
         if routed.errors:
-            t.add_errors(routed.errors)
             _log_errors(routed.errors)
-        if routed.traces is not None:
-            t.add_traces(routed.traces)
         if routed.deadletters:
-            t.note_deadletters(routed.deadletters)
             _log_deadletters(routed.deadletters)
         return routed.out, routed.deadletters
+
+
+def _merge(first: list[Found], second: list[Found]) -> list[Found]:
+    if not first:
+        return second
+    seen = {f.key for f in first}
+    return first + [f for f in second if f.key not in seen]
 
 
 def _log_errors(errors: Iterable[ErrorRecord]) -> None:

@@ -3,6 +3,10 @@
 Owned by the processing thread (not thread-safe). It keeps the table of tracked files,
 the outbox and the checkpoint connection, and makes sure a checkpoint never moves past
 lines the outbox does not durably hold.
+
+Faults are sorted here (watcher/faults.py): an error of one file is that file's state
+and the pass goes on; an error of the outbox's disk or of the database is raised as a
+SharedFault for the engine to pause on.
 """
 
 from __future__ import annotations
@@ -11,29 +15,29 @@ import logging
 import os
 import stat
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from processors.options import Settings
-from store.checkpoints import CheckpointStore
+from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
 from store.outbox import Outbox
-from store.records import DeadLetter, ErrorRecord
+from store.paths import shown
+from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
-from watcher.tailer import (
-    TrackedFile,
-    check_identity,
-    fingerprint,
-    is_eligible_relpath,
-    open_regular,
-    read_chunk,
-    scan,
-)
+from watcher.copies import CopyMatcher
+from watcher.faults import FaultBook, SharedFault, as_shared, is_shared_os_error, reason_of
+from watcher.filters import PathFilter
+from watcher.tailer import check_identity, fingerprint, open_regular, scan, tail_print
+from watcher.writing import OutboxWriter
 
 log = logging.getLogger("inboxd.watcher")
 
 FILE_BUDGET_BYTES = 8 * 1024 * 1024
 COMMIT_BYTES = 16 * 1024 * 1024
+# Input files kept open between passes: a file deleted while being read is read to its
+# end through the descriptor already open.
+MAX_INPUT_FDS = 64
 
 RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
 
@@ -45,6 +49,10 @@ class Found(NamedTuple):
     mtime_ns: int = -1
 
 
+class _OutboxFault(Exception):
+    """The outbox file of one input cannot be opened (a fault of that file)."""
+
+
 class FileReader:
     """Reads tracked files chunk by chunk and commits their progress."""
 
@@ -53,23 +61,31 @@ class FileReader:
         *,
         settings: Settings,
         store: CheckpointStore,
-        outbox: Outbox,
+        outbox: OutboxState,
         files: dict[tuple[int, int], TrackedFile],
         route: RouteFn,
         telemetry: Telemetry,
+        clock: Callable[[], float] = time.monotonic,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.inbox = settings.inbox.resolve()
         self._prefix = str(self.inbox).rstrip("/") + "/"
+        self.filter = PathFilter(settings.include, settings.exclude)
         self.store = store
-        self.outbox = outbox
+        self.outbox = Outbox(
+            settings.outbox, outbox.sizes, outbox.ids, on_reset=self._commit_outbox_reset
+        )
         self.files = files
-        self.route = route
         self.telemetry = telemetry
+        self.clock = clock
+        self.faults = FaultBook()
+        self.copies = CopyMatcher(store.load_copies(time.time()))
+        self.writer = OutboxWriter(self.outbox, route, telemetry)
+        self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}
-        self._dead: list[DeadLetter] = []
         self._forget: list[tuple[int, int]] = []
-        self._pending_bytes = 0
+        self._fds: OrderedDict[tuple[int, int], int] = OrderedDict()
         # Counts commits, so that /files is rebuilt only after something changed.
         self.generation = 0
         self._partials: dict[tuple[int, int], float] = {}
@@ -79,7 +95,7 @@ class FileReader:
     def scan(self) -> dict[tuple[int, int], Found]:
         return {
             key: Found(key, rel, st.st_size, st.st_mtime_ns)
-            for key, (rel, st) in scan(self.inbox).items()
+            for key, (rel, st) in scan(self.inbox, self.filter).items()
         }
 
     def changed(self, found: Iterable[Found]) -> list[Found]:
@@ -94,6 +110,7 @@ class FileReader:
                 or t.offset < item.size
                 or t.size != item.size
                 or t.mtime_ns != item.mtime_ns
+                or item.key in self.faults.faults
             ):
                 todo.append(item)
         return todo
@@ -108,7 +125,7 @@ class FileReader:
                 if not path.startswith(prefix):
                     continue
             rel = path[len(prefix) :]
-            if not rel or not is_eligible_relpath(rel):
+            if not rel or not self.filter.accepts(rel):
                 continue
             try:
                 st = os.lstat(path)
@@ -119,57 +136,76 @@ class FileReader:
                 found[key] = Found(key, rel)
         return list(found.values())
 
-    def mark_gone(self, found: dict[tuple[int, int], Found], *, expiry_s: float) -> None:
-        """Note files a full scan no longer sees; forget them after `expiry_s`."""
+    def mark_gone(self, found: dict[tuple[int, int], Found], *, expiry_s: float) -> list[Found]:
+        """Note files a full scan no longer sees; forget them after `expiry_s`.
+
+        Returns the ones still open with unread bytes: they are read to their end first.
+        """
         now = time.time()
+        drain: list[Found] = []
         for key, tracked in list(self.files.items()):
             if key in found:
                 continue
+            if self._has_unread(key, tracked):
+                drain.append(Found(key, tracked.path))
+                continue
+            self._close_input(key)
+            self.faults.clear(key)
             if tracked.state != "gone":
                 tracked.state, tracked.updated = "gone", now
                 self._touched[key] = tracked
                 self._partials.pop(key, None)
-                log.info(
-                    "file finished",
-                    extra={
-                        "event": "file_finished",
-                        "file": tracked.path,
-                        "offset": tracked.offset,
-                    },
-                )
+                extra = {"event": "file_finished", "file": shown(tracked.path),
+                         "offset": tracked.offset}  # fmt: skip
+                log.info("file finished", extra=extra)
             elif now - tracked.updated >= expiry_s:
                 del self.files[key]
                 self._touched.pop(key, None)
                 self._forget.append(key)
+        for key in [k for k in self.faults.faults if k not in found and k not in self.files]:
+            self.faults.clear(key)
+        return drain
+
+    def _has_unread(self, key: tuple[int, int], tracked: TrackedFile) -> bool:
+        fd = self._fds.get(key)
+        if fd is None:
+            return False
+        try:
+            return os.fstat(fd).st_size > tracked.offset
+        except OSError:
+            return False
 
     def due_partials(self) -> list[Found]:
-        """Files whose last line has waited for its newline longer than partial_timeout."""
-        limit = time.monotonic() - self.settings.partial_timeout
+        """Files whose last line waited for its newline past partial_timeout, and files
+        in error whose back-off has run out."""
+        limit = self.clock() - self.settings.partial_timeout
         due = [k for k, changed in self._partials.items() if changed <= limit]
-        return [Found(k, self.files[k].path) for k in due if k in self.files]
+        items = [Found(k, self.files[k].path) for k in due if k in self.files]
+        items.extend(Found(k, f.rel) for k, f in self.faults.due(self.clock()))
+        return items
 
-    def next_partial_deadline(self) -> float:
-        if not self._partials:
-            return float("inf")
-        return min(self._partials.values()) + self.settings.partial_timeout
+    def next_deadline(self) -> float:
+        """When due_partials() next has something (clock time)."""
+        partial = min(self._partials.values(), default=float("inf"))
+        return min(partial + self.settings.partial_timeout, self.faults.next_due())
 
     # -- reading ------------------------------------------------------------------------
 
     def process(
         self, found: Iterable[Found], *, final: bool, tick: Callable[[], bool] | None = None
-    ) -> list[str]:
-        """Read the given files; returns the paths that still have data (budget spent).
+    ) -> list[Found]:
+        """Read the given files; returns the ones that still have data (budget spent).
 
         `tick` is called between files (watchdog pings); when it returns True the pass
         ends early, and what was not read waits for the next scan.
         """
         todo = sorted(found, key=self._age)
-        self._adopt_outboxes(todo)
-        again: list[str] = []
+        self.copies.forget_index()
+        again: list[Found] = []
         for item in todo:
             if self._read(item, final):
-                again.append(self._prefix + item.rel)
-            if self._pending_bytes >= COMMIT_BYTES:
+                again.append(item)
+            if self.writer.pending_bytes >= COMMIT_BYTES:
                 self.commit()
             if tick is not None and tick():
                 break
@@ -179,52 +215,131 @@ class FileReader:
         tracked = self.files.get(item.key)
         return tracked.first_seen if tracked is not None else float("inf")
 
-    def _adopt_outboxes(self, todo: list[Found]) -> None:
-        """Record the pre-existing size of outbox files before the first write to them."""
-        sizes: dict[str, int] = {}
-        for item in todo:
-            tracked = self.files.get(item.key)
-            rel = tracked.outbox if tracked is not None else item.rel
-            if not self.outbox.is_known(rel):
-                sizes[rel] = self.outbox.adopt(rel)
-        if sizes:
-            self.store.commit([], sizes, [], now=time.time())
+    def _read(self, item: Found, final: bool) -> bool:
+        """Read one file; its own faults become its state, shared ones are raised."""
+        key = item.key
+        try:
+            opened = self._open_input(item)
+            if opened is None:
+                # Gone or replaced under this name: a waiting last line can no longer be
+                # read here, and leaving it due would wake the loop without pause.
+                self._partials.pop(key, None)
+                self.faults.clear(key)
+                return False
+            fd, st = opened
+            tracked = self._track(item, fd, st.st_size)
+            try:
+                self.outbox.open(tracked.outbox)
+            except OSError as exc:
+                if is_shared_os_error(exc):
+                    raise SharedFault("disk", reason_of(exc, "outbox")) from exc
+                raise _OutboxFault(reason_of(exc, f"outbox {shown(tracked.outbox)}")) from exc
+            more = self._read_open(fd, st, tracked, final or st.st_nlink == 0)
+        except SharedFault:
+            raise
+        except _OutboxFault as exc:
+            self._fault(item, str(exc))
+            return False
+        except OSError as exc:
+            self._fault(item, reason_of(exc, f"inbox {shown(item.rel)}"))
+            return False
+        fault = self.faults.clear(key)
+        if fault is not None:
+            log.info("file readable again", extra={"event": "file_recovered",
+                                                   "file": shown(item.rel)})  # fmt: skip
+            self.generation += 1
+        if st.st_nlink == 0 and not more:
+            self._close_input(key)
+        return more
+
+    def _read_open(self, fd: int, st: os.stat_result, tracked: TrackedFile, final: bool) -> bool:
+        before = tracked.offset
+        more = self.writer.read_chunks(
+            fd, tracked, final=final, size=st.st_size, max_line_bytes=self.settings.max_line_bytes
+        )
+        if tracked.offset != before:
+            tracked.tail = tail_print(fd, tracked.offset)
+        self._note_partial(tracked, st.st_size, final)
+        tracked.mtime_ns = st.st_mtime_ns
+        self._touched[tracked.key] = tracked
+        return more
+
+    def _open_input(self, item: Found) -> tuple[int, os.stat_result] | None:
+        """The file's descriptor: kept open from an earlier pass, or opened by name."""
+        fd = self._fds.get(item.key)
+        if fd is not None:
+            self._fds.move_to_end(item.key)
+            return fd, os.fstat(fd)
+        try:
+            opened = open_regular(self._prefix + item.rel)
+        except OSError as exc:
+            if exc.errno not in (24, 23) or not self._fds:  # EMFILE, ENFILE
+                raise
+            self._close_some_inputs()
+            opened = open_regular(self._prefix + item.rel)
+        if opened is None:
+            return None
+        fd, st = opened
+        if (st.st_dev, st.st_ino) != item.key:
+            os.close(fd)
+            return None
+        self._fds[item.key] = fd
+        while len(self._fds) > MAX_INPUT_FDS:
+            os.close(self._fds.popitem(last=False)[1])
+        return fd, st
+
+    def _close_input(self, key: tuple[int, int]) -> None:
+        fd = self._fds.pop(key, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _close_some_inputs(self) -> None:
+        for _ in range(max(len(self._fds) // 2, 1)):
+            os.close(self._fds.popitem(last=False)[1])
+
+    def _fault(self, item: Found, reason: str) -> None:
+        """Record a fault of one file: its state, and one error per distinct reason."""
+        tracked = self.files.get(item.key)
+        outbox = tracked.outbox if tracked is not None else item.rel
+        self._close_input(item.key)
+        self._partials.pop(item.key, None)
+        if self.faults.note(item.key, item.rel, outbox, reason, self.clock(), time.time()):
+            self.generation += 1
+            record = ErrorRecord(time.time(), "inbox", reason, shown(item.rel), None, None)
+            self.telemetry.add_errors([record])
+            log.warning(reason, extra={"event": "file_error", "processor": "inbox",
+                                       "file": shown(item.rel)})  # fmt: skip
 
     def _track(self, item: Found, fd: int, size: int) -> TrackedFile:
-        """The checkpoint of the open file `fd`: known, renamed, cut short or new."""
-        now = time.time()
+        """The checkpoint of the open file `fd`: known, renamed, cut short, a copy or new."""
         tracked = self.files.get(item.key)
         if tracked is None:
-            tracked = TrackedFile(
-                *item.key, 0, fingerprint(b""), item.rel, 0, 0, item.rel, now, now
-            )
-            self.files[item.key] = tracked
-            log.info("file opened", extra={"event": "file_opened", "file": item.rel})
-            check_identity(fd, tracked, size)  # takes its first fingerprint
+            tracked = self._new_tracked(item, fd, size)
         else:
             self._check(fd, tracked, size, item.rel)
         tracked.state = "skipping" if tracked.state == "skipping" else "active"
         self._touched[item.key] = tracked
         return tracked
 
-    def _read(self, item: Found, final: bool) -> bool:
-        opened = open_regular(self._prefix + item.rel)
-        if opened is None or (opened[1].st_dev, opened[1].st_ino) != item.key:
-            # Gone or replaced under this name: a waiting last line can no longer be read
-            # here, and leaving it due would wake the loop without pause until a rescan.
-            self._partials.pop(item.key, None)
-            if opened is not None:
-                os.close(opened[0])
-            return False
-        fd, st = opened
-        try:
-            tracked = self._track(item, fd, st.st_size)
-            more = self._read_chunks(fd, tracked, final, st.st_size)
-            self._note_partial(tracked, st.st_size, final)
-            tracked.mtime_ns = st.st_mtime_ns
-            return more
-        finally:
-            os.close(fd)
+    def _new_tracked(self, item: Found, fd: int, size: int) -> TrackedFile:
+        now = time.time()
+        source = self.copies.match(fd, size, item.rel, self.files)
+        if source is None:
+            tracked = TrackedFile(
+                *item.key, 0, fingerprint(b""), item.rel, 0, 0, item.rel, now, now
+            )
+            log.info("file opened", extra={"event": "file_opened", "file": shown(item.rel)})
+        else:
+            tracked = TrackedFile(
+                *item.key, 0, fingerprint(b""), item.rel, source.offset, source.lines,
+                source.outbox, now, now, tail=source.tail,
+            )  # fmt: skip
+            log.info("file is a copy; read from its checkpoint on",
+                     extra={"event": "file_copy", "file": shown(item.rel),
+                            "from": shown(source.path), "offset": source.offset})  # fmt: skip
+        self.files[item.key] = tracked
+        check_identity(fd, tracked, size)  # takes its first fingerprint
+        return tracked
 
     def _check(self, fd: int, tracked: TrackedFile, size: int, rel: str) -> None:
         """Compare a known inode with its checkpoint before reading it.
@@ -237,132 +352,98 @@ class FileReader:
             verdict = "replaced"
         if verdict == "same":
             if rel != tracked.path:
-                extra = {"event": "file_rotated", "file": rel, "from": tracked.path}
+                extra = {"event": "file_rotated", "file": shown(rel), "from": shown(tracked.path)}
                 log.info("file renamed", extra=extra)
                 tracked.path = rel
             return
-        log.info(f"file {verdict}", extra={"event": f"file_{verdict}", "file": rel})
+        log.info(f"file {verdict}", extra={"event": f"file_{verdict}", "file": shown(rel)})
+        self.copies.remember(tracked)
         tracked.path = rel
         tracked.offset = tracked.lines = 0
         tracked.state = "active"
-        tracked.fp_len, tracked.fingerprint = 0, fingerprint(b"")
+        tracked.fp_len, tracked.fingerprint, tracked.tail = 0, fingerprint(b""), ""
         if verdict == "replaced":
             tracked.first_seen = time.time()
-            if tracked.outbox != rel:
-                tracked.outbox = rel
-                if not self.outbox.is_known(rel):
-                    size_now = self.outbox.adopt(rel)
-                    self.store.commit([], {rel: size_now}, [], now=time.time())
+            tracked.outbox = rel
         check_identity(fd, tracked, size)
-
-    def _read_chunks(self, fd: int, tracked: TrackedFile, final: bool, size: int) -> bool:
-        """Read until EOF or the file's budget is spent; True when data remains."""
-        read = 0
-        limit = self.settings.max_line_bytes
-        while read < FILE_BUDGET_BYTES:
-            start = tracked.offset
-            if start >= size and not final and tracked.state != "skipping":
-                return False
-            chunk = read_chunk(fd, tracked, max_line_bytes=limit, final=final, size=size)
-            if chunk.skipped:
-                self._report_skipped(tracked, chunk.skipped)
-            if chunk.lines:
-                out, dead = self.route(chunk.lines, tracked.path, chunk.first_line_no)
-                self._write(tracked.outbox, out, tracked.path, chunk.first_line_no)
-                self._dead.extend(dead)
-            tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
-            tracked.state = "skipping" if chunk.skipping else "active"
-            tracked.updated = time.time()
-            nbytes = chunk.end_offset - start
-            if nbytes <= 0:
-                return False
-            read += nbytes
-            self.telemetry.add_counts(bytes_read=nbytes, lines_read=len(chunk.lines))
-        return True
-
-    def _write(self, rel: str, out: list[str], file: str, first_line_no: int) -> None:
-        if not out:
-            return
-        try:
-            text = "\n".join(out)
-        except TypeError:
-            out = self._only_text(out, file, first_line_no)
-            if not out:
-                return
-            text = "\n".join(out)
-        try:
-            data = (text + "\n").encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            # A processor emitted a lone surrogate: write "?" for it rather than let the
-            # engine die on the same line at every restart.
-            data = (text + "\n").encode("utf-8", "replace")
-        self.outbox.append(rel, data)
-        self._pending_bytes += len(data)
-        self.telemetry.add_counts(lines_out=len(out))
-
-    def _only_text(self, out: list[Any], file: str, first_line_no: int) -> list[str]:
-        """Dead-letter outbox lines that are not text (a processor emitted a non-str)."""
-        kept: list[str] = []
-        for line in out:
-            if isinstance(line, str):
-                kept.append(line)
-            else:
-                self._dead.append(
-                    DeadLetter(time.time(), file, None, "end", "outbox",
-                               f"TypeError: outbox line must be str, got {type(line).__name__}",
-                               repr(line))
-                )  # fmt: skip
-        return kept
-
-    def _report_skipped(self, tracked: TrackedFile, skipped: list[tuple[int, int]]) -> None:
-        now = time.time()
-        records = [
-            ErrorRecord(
-                now,
-                "inbox",
-                f"LineTooLong: line of {size} bytes or more skipped "
-                f"(max_line_bytes is {self.settings.max_line_bytes})",
-                tracked.path,
-                line_no,
-                None,
-            )
-            for line_no, size in skipped
-        ]
-        self.telemetry.add_errors(records)
-        for r in records:
-            extra = {"event": "error", "processor": "inbox", "file": r.file, "line_no": r.line_no}
-            log.warning(r.message, extra=extra)
 
     def _note_partial(self, tracked: TrackedFile, size: int, final: bool) -> None:
         key = tracked.key
         if size != tracked.size:
-            tracked.changed_at = time.monotonic()
+            tracked.changed_at = self.clock()
             tracked.size = size
         if tracked.offset < size and not final and tracked.state != "skipping":
             self._partials[key] = tracked.changed_at
         else:
             self._partials.pop(key, None)
 
+    # -- /files -------------------------------------------------------------------------
+
+    def statuses(self) -> list[FileStatus]:
+        """Every tracked file, and every file in error, as /files shows them."""
+        faults = self.faults.faults
+        out = []
+        for key, f in self.files.items():
+            fault = faults.get(key)
+            state, reason = (f.state, None) if fault is None else ("error", fault.reason)
+            out.append(FileStatus(shown(f.path), f.size, f.offset, state, shown(f.outbox),
+                                  f.lines, f.updated, reason))  # fmt: skip
+        for key, fault in faults.items():
+            if key not in self.files:
+                out.append(FileStatus(shown(fault.rel), 0, 0, "error", shown(fault.outbox), 0,
+                                      fault.since, fault.reason))  # fmt: skip
+        return out
+
     # -- committing ---------------------------------------------------------------------
+
+    def _commit_outbox_reset(self, rel: str, size: int, dev: int, ino: int) -> None:
+        """Make a fresh outbox file's identity durable before anything is written to it."""
+        self._store_commit([], {rel: (size, dev, ino)}, [], forget=(), copies=())
 
     def commit(self) -> None:
         """fsync the outbox, then one transaction: checkpoints, outbox sizes, dead letters."""
-        if not (self._touched or self._dead or self._forget):
+        dead = self.writer.deadletters
+        if not (self._touched or dead or self._forget or self.copies.new):
             return
-        synced = self.outbox.sync()
-        sizes = {rel: self.outbox.sizes[rel] for rel in synced}
-        self.store.commit(
-            list(self._touched.values()), sizes, self._dead, now=time.time(), forget=self._forget
+        try:
+            synced = self.outbox.sync()
+        except OSError as exc:
+            raise SharedFault("disk", reason_of(exc, "outbox sync")) from exc
+        entries = {rel: self.outbox.entry(rel) for rel in synced}
+        self._store_commit(
+            list(self._touched.values()), entries, dead, forget=self._forget, copies=self.copies.new
         )
         self._touched.clear()
-        self._dead = []
         self._forget = []
-        self._pending_bytes = 0
+        self.copies.new = []
+        self.writer.committed()
         self.generation += 1
+        if self._on_commit is not None:
+            self._on_commit()
+
+    def _store_commit(
+        self,
+        files: list[TrackedFile],
+        entries: dict[str, tuple[int, int, int]],
+        dead: list[DeadLetter],
+        *,
+        forget: Iterable[tuple[int, int]],
+        copies: Iterable[CopySource],
+    ) -> None:
+        try:
+            self.store.commit(files, entries, dead, now=time.time(), forget=forget, copies=copies)
+        except Exception as exc:
+            shared = as_shared(exc, "checkpoint commit")
+            if shared is None:
+                raise
+            raise shared from exc
 
     def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         self.outbox.close()
         self.store.close()
 
 
-__all__ = ["FileReader", "Found", "Path"]
+__all__ = ["FileReader", "Found"]

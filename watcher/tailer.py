@@ -8,53 +8,25 @@ memory stays flat whatever a file holds.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.checkpoints import TrackedFile
+from watcher.filters import PathFilter, is_eligible_name
+
 CHUNK_BYTES = 1024 * 1024
 FINGERPRINT_BYTES = 1024
-SKIP_SUFFIXES = (".tmp", ".part", ".swp", "~")
+# The bytes just before a checkpoint that must still be there when a file is opened again.
+TAIL_BYTES = 256
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-
-
-def is_eligible_name(name: str) -> bool:
-    """Hidden names and editor/partial-download suffixes are never read."""
-    return not name.startswith(".") and not name.endswith(SKIP_SUFFIXES)
-
-
-def is_eligible_relpath(rel: str) -> bool:
-    return all(is_eligible_name(part) for part in rel.split("/"))
 
 
 def fingerprint(head: bytes) -> str:
     return hashlib.blake2b(head, digest_size=12).hexdigest()
-
-
-@dataclass(slots=True)
-class TrackedFile:
-    """The reading state of one input file (mutable: owned by the processing thread)."""
-
-    dev: int
-    ino: int
-    fp_len: int
-    fingerprint: str
-    path: str  # relative to the inbox, '/'-separated
-    offset: int  # first byte not yet consumed
-    lines: int  # lines consumed so far (the next line is number lines + 1)
-    outbox: str  # relative path of the outbox file its lines go to
-    first_seen: float
-    updated: float
-    state: str = "active"  # active | skipping | gone
-    size: int = 0
-    changed_at: float = 0.0  # monotonic time the size last changed
-    mtime_ns: int = 0  # modification time at the last read
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.dev, self.ino)
 
 
 @dataclass(slots=True)
@@ -69,12 +41,15 @@ class Chunk:
     skipping: bool  # inside an over-long line whose end has not been written yet
 
 
-def scan(root: Path) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+def scan(
+    root: Path, accepts: PathFilter | None = None
+) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
     """Every eligible regular file under `root`: (dev, ino) -> (relative path, lstat).
 
     Symbolic links (to files or folders), FIFOs, sockets and devices are skipped
-    without being opened.
+    without being opened; a folder that cannot be listed is passed over.
     """
+    accepts = accepts or PathFilter()
     found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
     stack = [(str(root), "")]
     while stack:
@@ -93,32 +68,54 @@ def scan(root: Path) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
             rel = prefix + entry.name
             if stat.S_ISDIR(st.st_mode):
                 stack.append((entry.path, rel + "/"))
-            elif stat.S_ISREG(st.st_mode):
+            elif stat.S_ISREG(st.st_mode) and accepts.accepts_file(rel, entry.name):
                 found[(st.st_dev, st.st_ino)] = (rel, st)
     return found
 
 
 def open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
-    """Open a regular file without following links or blocking on a FIFO; None otherwise."""
+    """Open a regular file without following links or blocking on a FIFO.
+
+    None when nothing (regular) is there any more; OSError for a file that is there but
+    cannot be opened (permission denied, too many open files...): a fault of that file.
+    """
     try:
         fd = os.open(path, _OPEN_FLAGS)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symbolic link took the name
+            return None
+        raise
     try:
         st = os.fstat(fd)
     except OSError:
         os.close(fd)
-        return None
+        raise
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return None
     return fd, st
 
 
+def tail_print(fd: int, offset: int) -> str:
+    """Fingerprint of the bytes just before `offset` ("" at the start of the file)."""
+    if offset <= 0:
+        return ""
+    start = max(offset - TAIL_BYTES, 0)
+    return fingerprint(os.pread(fd, offset - start, start))
+
+
+def head_matches(head: bytes, fp_len: int, print_: str) -> bool:
+    return len(head) >= fp_len and fingerprint(head[:fp_len]) == print_
+
+
 def check_identity(fd: int, tracked: TrackedFile, size: int) -> str:
     """Compare a file with its checkpoint: 'same', 'truncated' or 'replaced'.
 
-    Also extends the fingerprint as the file grows, so that short files get a stronger
+    Both the first bytes and the bytes just before the checkpoint must match: a new file
+    on a reused inode that starts with the same header is still another file. Also
+    extends the fingerprint as the file grows, so that short files get a stronger
     one later.
     """
     if size < tracked.offset:
@@ -127,6 +124,12 @@ def check_identity(fd: int, tracked: TrackedFile, size: int) -> str:
         return "replaced"
     head = os.pread(fd, FINGERPRINT_BYTES, 0)
     if fingerprint(head[: tracked.fp_len]) != tracked.fingerprint:
+        return "replaced"
+    if (
+        tracked.tail
+        and tracked.offset > tracked.fp_len
+        and tail_print(fd, tracked.offset) != tracked.tail
+    ):
         return "replaced"
     if len(head) > tracked.fp_len:
         tracked.fp_len = len(head)

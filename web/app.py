@@ -25,6 +25,7 @@ from store.history import HistoryReader, HistoryUnavailable
 from store.logfiles import InvalidLogName, LogNotFound, LogUnreadable, list_logs, read_log
 from store.records import TraceRecord, describe
 from store.telemetry import Telemetry
+from web import health as web_health
 from web.metrics import build_registry, render
 from web.security import GuardMiddleware
 from web.tap_route import add_tap_route
@@ -135,19 +136,7 @@ def file_docs(telemetry: Telemetry, limit: int | None) -> list[dict[str, Any]]:
 
 
 def health_doc(ctx: ApiContext) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "status": "ok",
-        "uptime": round(time.time() - ctx.telemetry.started, 3),
-        "version": ctx.version,
-        "tracing": ctx.telemetry.trace_enabled,
-    }
-    if ctx.extra_health is not None:
-        try:
-            doc.update(ctx.extra_health())
-        except Exception as exc:
-            doc["status"] = "error"
-            doc["error"] = describe(exc)
-    return doc
+    return web_health.health_doc(ctx.telemetry, ctx.version, ctx.extra_health)
 
 
 def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
@@ -195,7 +184,7 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
     @app.get("/health")
     async def health() -> Response:
         doc = health_doc(ctx)
-        return json_response(doc, 200 if doc["status"] == "ok" else 503)
+        return json_response(doc, web_health.health_code(doc))
 
     @app.get("/live")
     async def live(files: Limit = None) -> Response:

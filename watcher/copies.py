@@ -1,0 +1,93 @@
+"""Recognising copies: logrotate's `copytruncate` and a new file on a known checkpoint.
+
+`copytruncate` copies a live log to a new name, then cuts the original to zero. Read
+naively, the copy doubles every line already delivered. A new file whose first bytes
+and whose bytes before a checkpoint match a tracked (or just truncated) file of a
+related name is that file's copy: it is read from that checkpoint on, into the same
+outbox file, and the truncated original is read from the start.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+
+from store.checkpoints import CopySource, TrackedFile
+from watcher.tailer import FINGERPRINT_BYTES, fingerprint, head_matches, tail_print
+
+
+def is_related(original: str, candidate: str) -> bool:
+    """Names logrotate gives a copy: same folder, and the original's stem at the start
+    (app.log -> app.log.1, app.log-20261201, app-20261201.log)."""
+    folder, name = posixpath.split(original)
+    cfolder, cname = posixpath.split(candidate)
+    stem = name.split(".", 1)[0]
+    return folder == cfolder and cname != name and bool(stem) and cname.startswith(stem)
+
+
+def source_of(tracked: TrackedFile, now: float) -> CopySource:
+    return CopySource(
+        tracked.fp_len, tracked.fingerprint, tracked.offset, tracked.lines, tracked.tail,
+        tracked.outbox, tracked.path, now,
+    )  # fmt: skip
+
+
+class CopyMatcher:
+    """Checkpoints a copy may resume from; processing thread only."""
+
+    def __init__(self, sources: list[CopySource]) -> None:
+        self.sources = list(sources)
+        self.new: list[CopySource] = []
+        self._index: dict[tuple[int, str], list[TrackedFile]] | None = None
+
+    def remember(self, tracked: TrackedFile) -> None:
+        """A tracked file was truncated or replaced: a copy of it may appear."""
+        if tracked.offset > 0:
+            source = source_of(tracked, time.time())
+            self.sources.append(source)
+            self.new.append(source)
+
+    def forget_index(self) -> None:
+        """Tracked files changed (a new pass): the live index is built again when needed."""
+        self._index = None
+
+    def match(
+        self, fd: int, size: int, rel: str, files: dict[tuple[int, int], TrackedFile]
+    ) -> CopySource | None:
+        """The checkpoint the new file `fd` (at `rel`) is a copy of, if any."""
+        head = os.pread(fd, FINGERPRINT_BYTES, 0)
+        if not head:
+            return None
+        for i in range(len(self.sources) - 1, -1, -1):
+            s = self.sources[i]
+            if self._fits(fd, size, head, rel, s):
+                del self.sources[i]
+                return s
+        for t in self._live(files).get((len(head), fingerprint(head)), ()):
+            if t.state != "gone":
+                s = source_of(t, time.time())
+                if self._fits(fd, size, head, rel, s):
+                    return s
+        return None
+
+    @staticmethod
+    def _fits(fd: int, size: int, head: bytes, rel: str, s: CopySource) -> bool:
+        return (
+            0 < s.offset <= size
+            and is_related(s.path, rel)
+            and head_matches(head, s.fp_len, s.fingerprint)
+            and (not s.tail or tail_print(fd, s.offset) == s.tail)
+        )
+
+    def _live(
+        self, files: dict[tuple[int, int], TrackedFile]
+    ) -> dict[tuple[int, str], list[TrackedFile]]:
+        """Tracked files by (fingerprint length, fingerprint), built once per pass."""
+        if self._index is None:
+            index: dict[tuple[int, str], list[TrackedFile]] = {}
+            for t in files.values():
+                if t.offset > 0:
+                    index.setdefault((t.fp_len, t.fingerprint), []).append(t)
+            self._index = index
+        return self._index

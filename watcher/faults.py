@@ -1,0 +1,95 @@
+"""Faults of the world, sorted by what they may stop.
+
+- A fault of one file (permission denied, a folder where a file was, a name too long,
+  too many open files, an outbox path that cannot be made) is that file's state: the
+  `FaultBook` keeps its reason and when to try again (back-off, or at once on any change).
+- A fault of a shared resource (a full disk, a read-only file system, a database locked
+  by another program) is a `SharedFault`: the engine pauses, says why on /health, and
+  tries again every few seconds.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+from store.db import is_shared_fault as is_shared_db_fault
+from store.records import describe
+
+log = logging.getLogger("inboxd.watcher")
+
+# Errors of the file system as a whole, not of one file.
+SHARED_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+FIRST_RETRY_S = 1.0
+MAX_RETRY_S = 60.0
+
+
+class SharedFault(Exception):
+    """A resource every file needs cannot be written now; `check` names it for /health."""
+
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(reason)
+        self.check = check
+        self.reason = reason
+
+
+def is_shared_os_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in SHARED_ERRNOS
+
+
+def as_shared(exc: BaseException, what: str) -> SharedFault | None:
+    """The SharedFault an error of the outbox (`disk`) or the database means, if any."""
+    if isinstance(exc, sqlite3.Error):
+        if is_shared_db_fault(exc):
+            return SharedFault("database", f"{what}: {describe(exc)}")
+        return None
+    if isinstance(exc, OSError):
+        return SharedFault("disk", reason_of(exc, what))
+    return None
+
+
+def reason_of(exc: BaseException, where: str) -> str:
+    """`"<where>: <Type>: <text>"`, naming the path an OSError names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{where}: {type(exc).__name__}: {exc.strerror}"
+    return f"{where}: {describe(exc)}"
+
+
+@dataclass(slots=True)
+class FileFault:
+    """Why a file cannot be read now, and when to try again."""
+
+    rel: str
+    outbox: str
+    reason: str
+    retry_at: float
+    delay: float
+    since: float
+
+
+class FaultBook:
+    """Files in error, keyed like tracked files by (dev, ino); processing thread only."""
+
+    def __init__(self) -> None:
+        self.faults: dict[tuple[int, int], FileFault] = {}
+
+    def note(
+        self, key: tuple[int, int], rel: str, outbox: str, reason: str, now: float, wall: float
+    ) -> bool:
+        """Record a fault; True when its reason is new (to be reported once)."""
+        old = self.faults.get(key)
+        delay = FIRST_RETRY_S if old is None else min(old.delay * 2, MAX_RETRY_S)
+        since = wall if old is None else old.since
+        self.faults[key] = FileFault(rel, outbox, reason, now + delay, delay, since)
+        return old is None or old.reason != reason
+
+    def clear(self, key: tuple[int, int]) -> FileFault | None:
+        return self.faults.pop(key, None)
+
+    def due(self, now: float) -> list[tuple[tuple[int, int], FileFault]]:
+        return [(k, f) for k, f in self.faults.items() if f.retry_at <= now]
+
+    def next_due(self) -> float:
+        return min((f.retry_at for f in self.faults.values()), default=float("inf"))

@@ -1,0 +1,124 @@
+"""From an open input file to the outbox: read chunks, route them, append the results.
+
+Part of the processing thread. Lines are routed before they are written, so a fault of
+one file is found (its outbox opened) before any of its lines is routed; what is
+written waits in the outbox for the next commit with the dead letters of the same lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from store.checkpoints import TrackedFile
+from store.outbox import Outbox
+from store.paths import shown
+from store.records import DeadLetter, ErrorRecord
+from store.telemetry import Telemetry
+from watcher.faults import SharedFault, reason_of
+from watcher.tailer import read_chunk
+
+log = logging.getLogger("inboxd.watcher")
+
+FILE_BUDGET_BYTES = 8 * 1024 * 1024
+
+RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
+
+
+class OutboxWriter:
+    """Reads, routes and writes; keeps what the next commit must hold."""
+
+    def __init__(self, outbox: Outbox, route: RouteFn, telemetry: Telemetry) -> None:
+        self.outbox = outbox
+        self.route = route
+        self.telemetry = telemetry
+        self.deadletters: list[DeadLetter] = []
+        self.pending_bytes = 0
+
+    def committed(self) -> None:
+        self.deadletters = []
+        self.pending_bytes = 0
+
+    def read_chunks(
+        self, fd: int, tracked: TrackedFile, *, final: bool, size: int, max_line_bytes: int
+    ) -> bool:
+        """Read until EOF or the file's budget is spent; True when data remains."""
+        read = 0
+        name = shown(tracked.path)
+        while read < FILE_BUDGET_BYTES:
+            start = tracked.offset
+            if start >= size and not final and tracked.state != "skipping":
+                return False
+            chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
+            if chunk.skipped:
+                self._report_skipped(name, chunk.skipped, max_line_bytes)
+            if chunk.lines:
+                out, dead = self.route(chunk.lines, name, chunk.first_line_no)
+                self._write(tracked.outbox, out, name)
+                self.deadletters.extend(dead)
+            tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
+            tracked.state = "skipping" if chunk.skipping else "active"
+            tracked.updated = time.time()
+            nbytes = chunk.end_offset - start
+            if nbytes <= 0:
+                return False
+            read += nbytes
+            self.telemetry.add_counts(bytes_read=nbytes, lines_read=len(chunk.lines))
+        return True
+
+    def _write(self, rel: str, out: list[str], file: str) -> None:
+        if not out:
+            return
+        try:
+            text = "\n".join(out)
+        except TypeError:
+            out = self._only_text(out, file)
+            if not out:
+                return
+            text = "\n".join(out)
+        try:
+            data = (text + "\n").encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            # A processor emitted a lone surrogate: write "?" for it rather than let the
+            # engine die on the same line at every restart.
+            data = (text + "\n").encode("utf-8", "replace")
+        try:
+            self.outbox.append(rel, data)
+        except OSError as exc:
+            raise SharedFault("disk", reason_of(exc, f"outbox {shown(rel)}")) from exc
+        self.pending_bytes += len(data)
+        self.telemetry.add_counts(lines_out=len(out))
+
+    def _only_text(self, out: list[Any], file: str) -> list[str]:
+        """Dead-letter outbox lines that are not text (a processor emitted a non-str)."""
+        kept: list[str] = []
+        for line in out:
+            if isinstance(line, str):
+                kept.append(line)
+            else:
+                self.deadletters.append(
+                    DeadLetter(time.time(), file, None, "end", "outbox",
+                               f"TypeError: outbox line must be str, got {type(line).__name__}",
+                               repr(line))
+                )  # fmt: skip
+        return kept
+
+    def _report_skipped(self, name: str, skipped: list[tuple[int, int]], limit: int) -> None:
+        now = time.time()
+        records = [
+            ErrorRecord(
+                now,
+                "inbox",
+                f"LineTooLong: line of {size} bytes or more skipped (max_line_bytes is {limit})",
+                name,
+                line_no,
+                None,
+            )
+            for line_no, size in skipped
+        ]
+        self.telemetry.add_errors(records)
+        for r in records:
+            extra = {"event": "error", "processor": "inbox", "file": r.file, "line_no": r.line_no}
+            log.warning(r.message, extra=extra)
