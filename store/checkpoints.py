@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import sqlite_utils
 
 from store.db import connect, ensure_schema, transaction
-from store.paths import from_db, to_db
+from store.paths import from_db, insert_storable, to_db
 from store.records import DeadLetter
 
 # How long the checkpoint of a truncated file is kept for a copy of it to match
@@ -141,11 +141,11 @@ class CheckpointStore:
                     [(to_db(p), s, now, d, i) for p, (s, d, i) in outbox.items()],
                 )
             if deadletters:
-                db.conn.executemany(
+                sql = (
                     "INSERT INTO deadletter (ts, file, line_no, tag, processor, message, line) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    deadletters,
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"
                 )
+                insert_storable(db, sql, [tuple(d) for d in deadletters])
             for dev, ino in forget:
                 db.execute("DELETE FROM checkpoints WHERE dev = ? AND ino = ?", [dev, ino])
             new_copies = [(*c[:5], to_db(c.outbox), to_db(c.path), c.ts) for c in copies]

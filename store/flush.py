@@ -19,6 +19,9 @@ from typing import Any
 import sqlite_utils
 
 from store.db import connect, ensure_schema, transaction
+from store.health import DEGRADED
+from store.paths import insert_storable
+from store.records import describe
 from store.telemetry import FlushBatch, Telemetry
 
 log = logging.getLogger("inboxd.flush")
@@ -112,7 +115,7 @@ def write_rows(db: sqlite_utils.Database, rows: Mapping[str, list[dict[str, Any]
                     f"INSERT INTO {table} ({', '.join(columns)}) "
                     f"VALUES ({', '.join('?' * len(columns))})"
                 )
-                db.conn.executemany(sql, [tuple(r[c] for c in columns) for r in table_rows])
+                insert_storable(db, sql, [tuple(r[c] for c in columns) for r in table_rows])
                 written += len(table_rows)
     return written
 
@@ -251,9 +254,13 @@ class Flusher:
             # The connection may be left mid-transaction; start the next try afresh.
             self._close()
             self._failing = True
+            self.telemetry.health.set(
+                "database", DEGRADED, f"flush failed: {describe(exc)}", owner="flusher"
+            )
             return False
         if self._failing:
             self._failing = False
+            self.telemetry.health.ok("database", owner="flusher")
             log.info("flush to %s works again", self.db_path, extra={"event": "flush_recovered"})
         return True
 

@@ -18,6 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from processors.errors import InboxdError
+from web.limits import capped_protocol, connection_limit
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -105,7 +106,7 @@ class WebServer:
                 # uvloop and httptools (C) when installed: the web thread shares the GIL
                 # with the engine, so less Python per request is more ingest.
                 loop="auto",
-                http="auto",
+                http=capped_protocol(connection_limit()),
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
                 server_header=False,
             )
