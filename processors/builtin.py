@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
+from typing import Any
 
 # What a processor returns here: zero or one (tag, line) pairs.
 Out = tuple[tuple[str, str], ...]
@@ -45,7 +47,9 @@ _LEVEL_WORD = re.compile(
     r"(fatal|critical|crit|emerg|alert|error|err|warning|warn|notice|info|debug|trace)\b"
 )
 _JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level", "levelname")
-_JSON = json.JSONDecoder()
+# The scanner `json.loads` runs, called directly: it raises StopIteration or ValueError
+# where `json.loads` raises ValueError.
+_scan_json: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder())["scan_once"]
 _JSON_SPACE = " \t\n\r"
 # Only the head of a line is searched for a level word: that is where every common log
 # format puts it, and it keeps long lines cheap.
@@ -62,9 +66,20 @@ _SECRET = re.compile(
     (?:(?P<quoted>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')|(?P<open>["']?)[^\s"',;&]+)
     """
 )
-# The secret words of `_SECRET`, found in lower-cased text, and substrings of them that
-# a line must hold for any of them to be there.
-_SECRET_WORD = re.compile(r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth")
+# A secret word of `_SECRET` and the key/value separator after it, matched in lower-cased
+# text (lower-casing changes no quote, space or separator); the substrings that find the
+# words fast, with how far before the substring each word starts.
+_SECRET_WORD = re.compile(
+    r"""(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)["']?\s*[:=]"""
+)
+_SECRET_HINTS = (
+    ("pass", (0,)),
+    ("pwd", (0,)),
+    ("secret", (0,)),
+    ("token", (0,)),
+    ("auth", (0,)),
+    ("key", (3, 4, 6, 7)),
+)
 _SEPARATORS = frozenset("_.-")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
@@ -93,12 +108,16 @@ def level_of(line: str) -> str:
         level = _json_level(line)
         if level is not None:
             return level
-    head = fold(line[:_LEVEL_HEAD_CHARS])
+    head = line if len(line) <= _LEVEL_HEAD_CHARS else line[:_LEVEL_HEAD_CHARS]
+    head = head.lower() if head.isascii() else fold(head)
     search = _LEVEL_WORD.search
     m = search(head)
     while m is not None:
         start = m.start()
-        if start == 0 or not _is_word(line[start - 1]):
+        if start == 0:
+            return LEVELS[m.group(1)]
+        before = line[start - 1]
+        if not before.isalnum() and before != "_":  # a word boundary, as `\b` sees it
             return LEVELS[m.group(1)]
         m = search(head, start + 1)
     return "info"
@@ -112,8 +131,8 @@ def _is_word(char: str) -> bool:
 def _json_level(line: str) -> str | None:
     """The level of a JSON object line; None when the line is not one."""
     try:
-        doc, end = _JSON.raw_decode(line)
-    except ValueError:
+        doc, end = _scan_json(line, 0)
+    except (StopIteration, ValueError):
         return None
     if end != len(line) and line[end:].strip(_JSON_SPACE):
         return None  # more after the object: not JSON
@@ -179,12 +198,16 @@ def mask_secrets(text: str) -> str:
         or "pwd" in folded
         or "secret" in folded
         or "token" in folded
-        or "key" in folded
         or "auth" in folded
+        or "key" in folded
     ):
-        text = _mask_fields(text, folded)
+        words = _secret_words(folded)
+        if words:
+            masked = _mask_fields(text, _secret_starts(folded, words))
+            if masked is not text:
+                text, folded = masked, fold(masked)
     if "bearer" in folded:
-        text = _BEARER.sub(r"\1 ***", text)
+        text = _mask_bearers(text, folded)
     return text
 
 
@@ -193,11 +216,48 @@ def redact_secrets(line: str) -> Out:
     return (("end", mask_secrets(line)),)
 
 
-def _mask_fields(text: str, folded: str) -> str:
-    """`_SECRET.sub(_mask, text)`, trying the pattern only where a match can start."""
+def _secret_words(folded: str) -> list[int]:
+    """Where a secret word starts that a key/value separator follows (`token:`, `pwd=`)."""
+    words = []
+    for hint, offsets in _SECRET_HINTS:
+        at = folded.find(hint)
+        while at >= 0:
+            for offset in offsets:
+                if at >= offset and _SECRET_WORD.match(folded, at - offset) is not None:
+                    words.append(at - offset)
+            at = folded.find(hint, at + 1)
+    return words
+
+
+def _secret_starts(folded: str, words: list[int]) -> list[int]:
+    """Every index where `_SECRET` could match, in order (and maybe some where it cannot).
+
+    A match is a secret word preceded by at most three `name` + separator parts
+    (`db_`, `x-api-`), and starts at a word boundary, so at the secret word or at the
+    first letter of one of those parts.
+    """
+    if len(words) == 1 and folded[words[0] - 1 : words[0]] not in _SEPARATORS:
+        return words  # no name part before the word: the common case
+    starts = set(words)
+    for word in words:
+        for _ in range(3):
+            if word < 2 or folded[word - 1] not in _SEPARATORS:
+                break
+            part = word - 1
+            while part > 0 and folded[part - 1] in _NAME_CHARS:
+                part -= 1
+            if part == word - 1:
+                break
+            starts.add(part)
+            word = part
+    return sorted(starts)
+
+
+def _mask_fields(text: str, starts: list[int]) -> str:
+    """`_SECRET.sub(_mask, text)`, trying the pattern only at `starts`."""
     pieces: list[str] = []
     pos = 0
-    for start in _secret_starts(folded):
+    for start in starts:
         if start < pos:
             continue
         m = _SECRET.match(text, start)
@@ -211,31 +271,22 @@ def _mask_fields(text: str, folded: str) -> str:
     return "".join(pieces)
 
 
-def _secret_starts(folded: str) -> list[int]:
-    """Every index where `_SECRET` could match, in order (and maybe some where it cannot).
-
-    A match is a secret word preceded by at most three `name` + separator parts
-    (`db_`, `x-api-`), and starts at a word boundary, so at the secret word or at the
-    first letter of one of those parts.
-    """
-    starts: set[int] = set()
-    search = _SECRET_WORD.search
-    m = search(folded)
-    while m is not None:
-        word = m.start()
-        starts.add(word)
-        for _ in range(3):
-            if word < 2 or folded[word - 1] not in _SEPARATORS:
-                break
-            part = word - 1
-            while part > 0 and folded[part - 1] in _NAME_CHARS:
-                part -= 1
-            if part == word - 1:
-                break
-            starts.add(part)
-            word = part
-        m = search(folded, m.start() + 1)
-    return sorted(starts)
+def _mask_bearers(text: str, folded: str) -> str:
+    """`_BEARER.sub(r"\\1 ***", text)`, trying the pattern only where `bearer` is."""
+    pieces: list[str] = []
+    pos = 0
+    at = folded.find("bearer")
+    while at >= 0:
+        m = _BEARER.match(text, at)
+        if m is not None:
+            pieces.append(text[pos:at])
+            pieces.append(m.group(1) + " ***")
+            pos = m.end()
+        at = folded.find("bearer", max(pos, at + 1))
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 def _mask(m: re.Match[str]) -> str:
