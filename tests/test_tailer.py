@@ -7,15 +7,11 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from reader_fixtures import Reader
 
-from processors.options import Settings
 from store.checkpoints import CheckpointStore, TrackedFile
-from store.records import DeadLetter
-from store.telemetry import Telemetry
-from watcher.reader import FileReader
 from watcher.tailer import (
     check_identity,
     fingerprint,
@@ -184,47 +180,6 @@ def test_scan_finds_only_eligible_regular_files(tmp_path: Path) -> None:
 
 
 # -- FileReader over real checkpoints and outbox ----------------------------------------------
-
-
-class Reader:
-    """A FileReader with a passthrough route, over tmp_path folders."""
-
-    def __init__(self, root: Path, **options: Any) -> None:
-        self.settings = Settings(
-            inbox=root / "inbox", outbox=root / "outbox", state_dir=root / "var", **options
-        )
-        self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        self.routed: list[tuple[str, int, list[str]]] = []
-        self.reader = self.open()
-
-    def open(self) -> FileReader:
-        store = CheckpointStore(self.settings.db_path)
-        files, outbox = store.load()
-        return FileReader(
-            settings=self.settings,
-            store=store,
-            outbox=outbox,
-            files=files,
-            route=self.route,
-            telemetry=Telemetry(trace_enabled=False, trace_size=10, errors_size=10),
-        )
-
-    def route(self, lines: list[str], file: str, first: int) -> tuple[list[str], list[DeadLetter]]:
-        self.routed.append((file, first, list(lines)))
-        return list(lines), []
-
-    def pass_(self, *, final: bool = False) -> None:
-        found = self.reader.scan()
-        self.reader.process(found.values(), final=final)
-        self.reader.commit()
-
-    def outbox(self, rel: str) -> list[str]:
-        path = self.settings.outbox / rel
-        return path.read_text().split("\n")[:-1] if path.exists() else []
-
-    def reopen(self) -> None:
-        self.reader.close()
-        self.reader = self.open()
 
 
 @pytest.fixture

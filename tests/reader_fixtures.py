@@ -1,0 +1,56 @@
+"""A FileReader over tmp_path folders with a passthrough route, for reader-level tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from processors.options import Settings
+from store.checkpoints import CheckpointStore
+from store.outbox import recover
+from store.records import DeadLetter
+from store.telemetry import Telemetry
+from watcher.reader import FileReader
+
+
+class Reader:
+    """A FileReader with a passthrough route, over tmp_path folders."""
+
+    def __init__(self, root: Path, **options: Any) -> None:
+        self.settings = Settings(
+            inbox=root / "inbox", outbox=root / "outbox", state_dir=root / "var", **options
+        )
+        self.settings.inbox.mkdir(parents=True, exist_ok=True)
+        self.routed: list[tuple[str, int, list[str]]] = []
+        self.reader = self.open()
+
+    def open(self) -> FileReader:
+        store = CheckpointStore(self.settings.db_path)
+        self.telemetry = Telemetry(trace_enabled=False, trace_size=10, errors_size=10)
+        files, outbox = store.load()
+        recover(self.settings.outbox, outbox.sizes, outbox.ids)  # as the engine does
+        return FileReader(
+            settings=self.settings,
+            store=store,
+            outbox=outbox,
+            files=files,
+            route=self.route,
+            telemetry=self.telemetry,
+        )
+
+    def route(self, lines: list[str], file: str, first: int) -> tuple[list[str], list[DeadLetter]]:
+        self.routed.append((file, first, list(lines)))
+        return list(lines), []
+
+    def pass_(self, *, final: bool = False) -> None:
+        found = self.reader.scan()
+        self.reader.process(found.values(), final=final)
+        self.reader.commit()
+
+    def outbox(self, rel: str) -> list[str]:
+        path = self.settings.outbox / rel
+        return path.read_text().split("\n")[:-1] if path.exists() else []
+
+    def reopen(self) -> None:
+        self.reader.close()
+        self.reader = self.open()
