@@ -22,6 +22,8 @@ from processors.errors import InboxdError
 
 CURRENT_LOG_NAME = "inboxd.log"
 _ROTATED_RE = re.compile(r"inboxd\.log\.([1-9][0-9]{0,5})\.gz")
+# Every name `list_logs` can report, as the API documents it.
+LOG_NAME_PATTERN = r"^inboxd\.log(\.[1-9][0-9]{0,5}\.gz)?$"
 # Characters no served name contains; refusing them up front keeps traversal attempts
 # (`..`, `%2e%2e`, `a/b`, `a\b`, NUL) away from any path join.
 _FORBIDDEN = ("/", "\\", "\x00", "..", "%")
@@ -146,9 +148,18 @@ def _last_lines(chunks: Iterator[bytes], tail: int | None) -> bytes:
 
 
 def _tail_lines(data: bytes, tail: int) -> bytes:
-    """The last `tail` lines of `data`; a final line without `\\n` counts as a line."""
-    lines = data.splitlines(keepends=True)
-    return b"".join(lines[-tail:]) if tail > 0 else b""
+    """The last `tail` lines of `data`; a final line without `\\n` counts as a line.
+
+    Found from the end with rfind: the work is the size of the answer, not of `data`.
+    """
+    if tail <= 0:
+        return b""
+    pos = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(tail):
+        pos = data.rfind(b"\n", 0, pos)
+        if pos < 0:
+            return data
+    return data[pos + 1 :]
 
 
 def _read_plain(raw: IO[bytes], tail: int | None) -> bytes:
@@ -159,14 +170,21 @@ def _read_plain(raw: IO[bytes], tail: int | None) -> bytes:
         return raw.read(LOG_READ_MAX_BYTES)
     if tail <= 0:
         return b""
+    # Chunks are gathered backwards and joined once: prepending to one growing bytes
+    # object, and counting its newlines again at every step, was quadratic.
     pos = size
-    data = b""
-    while pos > 0 and data.count(b"\n") <= tail and len(data) < LOG_READ_MAX_BYTES:
+    chunks: list[bytes] = []
+    newlines = kept = 0
+    while pos > 0 and newlines <= tail and kept < LOG_READ_MAX_BYTES:
         step = min(_CHUNK_BYTES, pos)
         pos -= step
         raw.seek(pos)
-        data = raw.read(step) + data
-    return _tail_lines(data, tail)
+        chunk = raw.read(step)
+        chunks.append(chunk)
+        newlines += chunk.count(b"\n")
+        kept += len(chunk)
+    chunks.reverse()
+    return _tail_lines(b"".join(chunks), tail)
 
 
 def _read_gzip(raw: IO[bytes], name: str, tail: int | None) -> bytes:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 from daemon_fixtures import REPO, daemon_env
@@ -37,10 +39,12 @@ class Feeder:
             self.telemetry.add_traces(routed.traces)
 
 
-def sse_events(url: str, params: dict[str, object], token: str | None = None) -> list[dict]:
+def sse_events(
+    url: str, params: dict[str, str | int | float], token: str | None = None
+) -> list[dict[str, Any]]:
     """The data events of one /tap stream read to its end."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     with httpx.stream("GET", f"{url}/tap", params=params, headers=headers, timeout=20) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -56,7 +60,8 @@ def feed_while(condition_done: threading.Event, feeder: Feeder, file: str) -> No
             feeder.feed(file)
 
 
-def run_feeder(feeder: Feeder, file: str = "app/a.log") -> Iterator[threading.Event]:
+@contextlib.contextmanager
+def feeding(feeder: Feeder, file: str = "app/a.log") -> Iterator[threading.Event]:
     done = threading.Event()
     thread = threading.Thread(target=feed_while, args=(done, feeder, file))
     thread.start()
@@ -91,15 +96,10 @@ def test_no_path_is_built_without_a_tap_client_or_trace() -> None:
 def test_tap_streams_paths_with_file_and_line_and_filters(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False))
     feeder = Feeder(ctx.telemetry)
-    with serving(ctx) as url:
-        gen = run_feeder(feeder)
-        next(gen)
-        try:
-            events = sse_events(url, {"limit": 4, "seconds": 10})
-            warn_only = sse_events(url, {"limit": 3, "tag": "warn", "seconds": 10})
-            other_file = sse_events(url, {"limit": 1, "file": "sys/*.log", "seconds": 1})
-        finally:
-            gen.close()
+    with serving(ctx) as url, feeding(feeder):
+        events = sse_events(url, {"limit": 4, "seconds": 10})
+        warn_only = sse_events(url, {"limit": 3, "tag": "warn", "seconds": 10})
+        other_file = sse_events(url, {"limit": 1, "file": "sys/*.log", "seconds": 1})
     assert len(events) == 4
     assert {tuple(e["path"]) for e in events} <= {
         ("start", "info", "redact", "end"),
@@ -118,13 +118,8 @@ def test_tap_streams_paths_with_file_and_line_and_filters(tmp_path: Path) -> Non
 def test_tap_sends_at_most_rate_events_a_second(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False))
     feeder = Feeder(ctx.telemetry)
-    with serving(ctx) as url:
-        gen = run_feeder(feeder)
-        next(gen)
-        try:
-            events = sse_events(url, {"rate": 20, "seconds": 1.5})
-        finally:
-            gen.close()
+    with serving(ctx) as url, feeding(feeder):
+        events = sse_events(url, {"rate": 20, "seconds": 1.5})
     assert 10 <= len(events) <= 40, len(events)
 
 
@@ -137,22 +132,17 @@ def test_tap_needs_the_token(tmp_path: Path) -> None:
 def test_tap_subcommand_prints_path_file_line_and_text(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False), token="t0k")
     feeder = Feeder(ctx.telemetry)
-    with serving(ctx) as url:
-        gen = run_feeder(feeder, "app/b.log")
-        next(gen)
-        try:
-            result = subprocess.run(
-                [sys.executable, "daemon.py", "tap", "--url", url, "--tag", "redact",
-                 "--limit", "2"],
-                cwd=REPO, env=daemon_env({"INBOXD_TOKEN": "t0k"}),
-                capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-            refused = subprocess.run(
-                [sys.executable, "daemon.py", "tap", "--url", url, "--limit", "1"],
-                cwd=REPO, env=daemon_env(), capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-        finally:
-            gen.close()
+    with serving(ctx) as url, feeding(feeder, "app/b.log"):
+        result = subprocess.run(
+            [sys.executable, "daemon.py", "tap", "--url", url, "--tag", "redact",
+             "--limit", "2"],
+            cwd=REPO, env=daemon_env({"INBOXD_TOKEN": "t0k"}),
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        refused = subprocess.run(
+            [sys.executable, "daemon.py", "tap", "--url", url, "--limit", "1"],
+            cwd=REPO, env=daemon_env(), capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     printed = result.stdout.splitlines()
     assert len(printed) == 2, result.stdout

@@ -17,16 +17,41 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from store.history import HistoryReader, HistoryUnavailable
-from store.logfiles import InvalidLogName, LogNotFound, LogUnreadable, list_logs, read_log
-from store.records import TraceRecord, describe
+from store.logfiles import (
+    LOG_NAME_PATTERN,
+    InvalidLogName,
+    LogNotFound,
+    LogUnreadable,
+    list_logs,
+    read_log,
+)
+from store.records import TraceRecord
 from store.telemetry import Telemetry
 from web import health as web_health
+from web.docs_route import add_docs_route, finish_openapi
 from web.metrics import build_registry, render
+from web.schemas import (
+    COMMON_RESPONSES,
+    DeadLetterDoc,
+    ErrorDoc,
+    FileDoc,
+    HealthDoc,
+    LiveDoc,
+    LogFileDoc,
+    MetricRow,
+    StatsDoc,
+    TraceDoc,
+    ValidationProblem,
+    ok,
+    problem,
+    text,
+)
 from web.security import GuardMiddleware
 from web.tap_route import add_tap_route
 
@@ -40,6 +65,7 @@ STEP_MAX_S = 366 * 24 * 3600.0
 Limit = Annotated[int | None, Query(ge=0)]
 Seconds = Annotated[float | None, Query(allow_inf_nan=False)]
 Text = Annotated[str | None, Query(max_length=1000)]
+LogName = Annotated[str, PathParam(pattern=LOG_NAME_PATTERN, max_length=100)]
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         version=ctx.version,
         docs_url=None,
         redoc_url=None,
+        responses=COMMON_RESPONSES,
     )
     app.add_middleware(GuardMiddleware, token=ctx.token, host=ctx.host)
     _add_error_handlers(app)
@@ -84,6 +111,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     _add_history_routes(app, ctx)
     _add_log_routes(app, ctx)
     _add_page_routes(app, ctx)
+    add_docs_route(app, ctx.static_dir)
+    finish_openapi(app, has_token=ctx.token is not None)
     return app
 
 
@@ -142,22 +171,22 @@ def health_doc(ctx: ApiContext) -> dict[str, Any]:
 def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
     telemetry = ctx.telemetry
 
-    @app.get("/stats")
+    @app.get("/stats", responses=ok(StatsDoc, "one key per processor"))
     async def stats() -> Response:
         return json_response(telemetry.stats())
 
-    @app.get("/trace")
+    @app.get("/trace", responses=ok(list[list[str]], "paths of tags, newest last"))
     async def trace(limit: Limit = None) -> Response:
         return json_response(telemetry.trace_paths(clamp(limit, None, LIMIT_MAX)))
 
-    @app.get("/traces")
+    @app.get("/traces", responses=ok(list[TraceDoc], "detailed traces, newest last"))
     async def traces(
         limit: Limit = None, tag: Text = None, file: Text = None, q: Text = None
     ) -> Response:
         wanted = clamp(limit, 1000, LIMIT_MAX) or 0
         return json_response(find_traces(telemetry.trace_records(), wanted, tag, file, q))
 
-    @app.get("/errors")
+    @app.get("/errors", responses=ok(list[ErrorDoc], "recent errors, newest last"))
     async def errors(
         limit: Limit = None, processor: Text = None, since: Seconds = None
     ) -> Response:
@@ -176,17 +205,21 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
     telemetry = ctx.telemetry
     registry = build_registry(telemetry, version=ctx.version)
 
-    @app.get("/files")
+    @app.get("/files", responses=ok(list[FileDoc], "tracked input files"))
     async def files(limit: Limit = None) -> Response:
         """Every tracked file; with `limit`, the K most behind, then most recently read."""
         return json_response(file_docs(telemetry, limit))
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        responses={**ok(HealthDoc, "ok or degraded"),
+                   503: {"model": HealthDoc, "description": "failing"}},
+    )  # fmt: skip
     async def health() -> Response:
         doc = health_doc(ctx)
         return json_response(doc, web_health.health_code(doc))
 
-    @app.get("/live")
+    @app.get("/live", responses=ok(LiveDoc, "stats, files and health in one"))
     async def live(files: Limit = None) -> Response:
         """The dashboard's once-a-second refresh in one request: stats, files, health.
 
@@ -199,7 +232,11 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
         }
         return json_response(doc)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses=text("Prometheus text exposition"),
+    )
     async def metrics() -> Response:
         return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -207,7 +244,11 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
 def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
     history = HistoryReader(ctx.db_path)
 
-    @app.get("/history/stats")
+    @app.get(
+        "/history/stats",
+        responses={**ok(list[MetricRow], "metric rows or buckets, oldest first"),
+                   **problem(503, "the database cannot be read now")},
+    )  # fmt: skip
     def history_stats(
         since: Seconds = None,
         until: Seconds = None,
@@ -226,14 +267,22 @@ def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
         )
         return json_response(rows)
 
-    @app.get("/history/errors")
+    @app.get(
+        "/history/errors",
+        responses={**ok(list[ErrorDoc], "stored errors, newest last"),
+                   **problem(503, "the database cannot be read now")},
+    )  # fmt: skip
     def history_errors(
         since: Seconds = None, processor: Text = None, limit: Limit = None
     ) -> Response:
         wanted = clamp(limit, 100, LIMIT_MAX) or 0
         return json_response(history.errors(since, processor, wanted))
 
-    @app.get("/deadletter")
+    @app.get(
+        "/deadletter",
+        responses={**ok(list[DeadLetterDoc], "dead letters, newest last"),
+                   **problem(503, "the database cannot be read now")},
+    )  # fmt: skip
     def deadletter(limit: Limit = None, file: Text = None) -> Response:
         wanted = clamp(limit, 100, LIMIT_MAX) or 0
         return json_response(history.deadletters(wanted, file))
@@ -242,12 +291,21 @@ def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
 def _add_log_routes(app: FastAPI, ctx: ApiContext) -> None:
     logs_dir = ctx.logs_dir
 
-    @app.get("/logs")
+    @app.get("/logs", responses=ok(list[LogFileDoc], "current log first, then rotated"))
     def logs() -> Response:
         return json_response(list_logs(logs_dir))
 
-    @app.get("/logs/{name}")
-    def log_file(name: str, tail: Limit = None) -> Response:
+    @app.get(
+        "/logs/{name}",
+        response_class=PlainTextResponse,
+        responses={
+            **text("the log file's text, decompressed"),
+            **problem(400, "not a log file name"),
+            **problem(404, "no such log file now"),
+            422: {"model": ValidationProblem, "description": "bad parameter or corrupt archive"},
+        },
+    )
+    def log_file(name: LogName, tail: Limit = None) -> Response:
         text = read_log(logs_dir, name, clamp(tail, None, TAIL_LINES_MAX))
         return PlainTextResponse(text)
 

@@ -32,7 +32,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 # The page and its assets load without the token so that the page can ask for it; every
 # route that returns data needs it.
-OPEN_PATHS = frozenset({"/", "/health"})
+OPEN_PATHS = frozenset({"/", "/health", "/docs"})
 OPEN_PREFIXES = ("/static/",)
 
 _UNAUTHORIZED_BODY = json.dumps({"detail": "missing or invalid bearer token"}).encode()

@@ -1,0 +1,133 @@
+"""Response schemas of the API, for `/openapi.json` and `/docs` only.
+
+Handlers serialise plain dicts to JSON bytes themselves (no pydantic on the request
+path, which shares the GIL with the engine); these models only describe what they send,
+and the schema tests check that every response matches. Extra keys are allowed
+everywhere, so that a record may grow a field without breaking a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ProcessorStats(_Doc):
+    count: int = Field(description="lines handed to the processor")
+    time: float = Field(description="seconds spent inside it, all attempts")
+    errors: int = Field(description="exceptions it raised, one per failed attempt")
+    retries: int = Field(description="attempts after the first")
+
+
+class StatsDoc(RootModel[dict[str, ProcessorStats]]):
+    """One key per processor."""
+
+
+class TraceDoc(_Doc):
+    time: float
+    path: list[str]
+    file: str | None
+    line_no: int | None
+    line: str | None
+
+
+class ErrorDoc(_Doc):
+    processor: str
+    message: str = Field(description='"<ExceptionType>: <text>"')
+    time: float
+    file: str | None = None
+    line_no: int | None = None
+    line: str | None = None
+    attempt: int | None = Field(None, description="1 for the first try")
+    traceback: str | None = Field(None, description="the innermost frames")
+
+
+class FileDoc(_Doc):
+    path: str
+    size: int
+    offset: int
+    state: str
+    outbox: str
+    lines: int
+    updated: float
+    lag: int = Field(description="bytes not read yet")
+
+
+class CheckDoc(_Doc):
+    status: str
+    reason: str | None = None
+
+
+class HealthDoc(_Doc):
+    status: Literal["ok", "degraded", "failing"]
+    uptime: float
+    version: str
+    tracing: bool
+    checks: dict[str, CheckDoc] = Field(default_factory=dict)
+
+
+class LiveDoc(_Doc):
+    stats: dict[str, ProcessorStats]
+    files: list[FileDoc]
+    health: HealthDoc
+
+
+class MetricRow(_Doc):
+    ts: float = Field(description="flush time, or the start of the bucket with `step`")
+    processor: str
+    count: int
+    time: float
+    errors: int
+    retries: int
+
+
+class DeadLetterDoc(_Doc):
+    id: int | None = None
+    ts: float
+    file: str | None
+    line_no: int | None
+    tag: str
+    processor: str
+    message: str
+    line: str | None
+
+
+class LogFileDoc(_Doc):
+    name: str
+    size: int
+    modified: float
+
+
+class Problem(_Doc):
+    detail: str
+
+
+class ValidationProblem(_Doc):
+    detail: str | list[dict[str, Any]]
+
+
+def ok(model: Any, description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that answers `model` as JSON."""
+    return {200: {"model": model, "description": description}}
+
+
+def problem(code: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "description": description}}
+
+
+def text(description: str, media_type: str = "text/plain") -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that answers text, not JSON."""
+    content = {media_type: {"schema": {"type": "string"}}}
+    return {200: {"description": description, "content": content}}
+
+
+# Answers any route may give: a token was set and not sent, or a foreign Host header.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **problem(401, "a token is set and the request did not carry it"),
+    **problem(403, "the Host header names another site (DNS rebinding)"),
+}
