@@ -146,15 +146,18 @@ def test_rebinding_host_is_refused_on_loopback_without_token(tmp_path: Path) -> 
         assert httpx.get(f"{url}/stats", headers=auth).status_code == 200
 
 
-def schemathesis_cli(url: str, *extra: str) -> str:
-    """`schemathesis run --checks all` on the server at `url`; its output, exit 0 asserted."""
+def schemathesis_cli(url: str, cwd: Path, *extra: str) -> str:
+    """`schemathesis run --checks all` on the server at `url`; its output, exit 0 asserted.
+
+    Run from `cwd` (a temporary folder): the command keeps a `.schemathesis` folder there.
+    """
     if not SCHEMATHESIS.exists():
         pytest.skip("the schemathesis command is not installed beside this Python")
     result = subprocess.run(
         [str(SCHEMATHESIS), "run", f"{url}/openapi.json", "--checks", "all",
          "--exclude-path", "/tap", "--max-examples", "25", "--request-timeout", "10",
          "--seed", "1", "--no-color", *extra],
-        capture_output=True, text=True, timeout=500,
+        capture_output=True, text=True, timeout=500, cwd=cwd,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     return result.stdout
@@ -170,7 +173,7 @@ def cases_passed(output: str) -> int:
 def test_schemathesis_finds_nothing_with_every_check(tmp_path: Path) -> None:
     populate(tmp_path)
     with serving(make_context(tmp_path)) as url:
-        output = schemathesis_cli(url)
+        output = schemathesis_cli(url, tmp_path)
     assert cases_passed(output) > 200
     assert "Tested: 13" in output or "Tested:" in output
 
@@ -178,7 +181,7 @@ def test_schemathesis_finds_nothing_with_every_check(tmp_path: Path) -> None:
 def test_schemathesis_finds_nothing_with_a_token(tmp_path: Path) -> None:
     populate(tmp_path)
     with serving(make_context(tmp_path, token=TOKEN)) as url:
-        output = schemathesis_cli(url, "--header", f"Authorization: Bearer {TOKEN}")
+        output = schemathesis_cli(url, tmp_path, "--header", f"Authorization: Bearer {TOKEN}")
     assert cases_passed(output) > 200
 
 
