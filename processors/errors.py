@@ -1,13 +1,5 @@
-"""The exceptions of inboxd."""
+"""The exceptions of inboxd, re-exported from the bottom layer (`store.errors`)."""
 
+from store.errors import ConfigError, InboxdError
 
-class InboxdError(Exception):
-    """Root of every error inboxd raises on purpose."""
-
-
-class ConfigError(InboxdError):
-    """A problem the user must fix in the command line or the config file.
-
-    Its text is one line that names the file, the key and the problem; the daemon prints
-    it on stderr and exits with status 2.
-    """
+__all__ = ["ConfigError", "InboxdError"]

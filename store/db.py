@@ -30,7 +30,7 @@ CREATE INDEX IF NOT EXISTS idx_metrics_processor_ts ON metrics (processor, ts);
 
 CREATE TABLE IF NOT EXISTS errors (
     ts REAL NOT NULL, processor TEXT NOT NULL, message TEXT NOT NULL,
-    file TEXT, line_no INTEGER, line TEXT
+    file TEXT, line_no INTEGER, line TEXT, attempt INTEGER, traceback TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_errors_ts ON errors (ts);
 CREATE INDEX IF NOT EXISTS idx_errors_processor_ts ON errors (processor, ts);
@@ -43,7 +43,7 @@ CREATE INDEX IF NOT EXISTS idx_deadletter_ts ON deadletter (ts);
 CREATE INDEX IF NOT EXISTS idx_deadletter_file ON deadletter (file);
 
 CREATE TABLE IF NOT EXISTS traces (
-    ts REAL NOT NULL, path TEXT NOT NULL, file TEXT, line_no INTEGER
+    ts REAL NOT NULL, path TEXT NOT NULL, file TEXT, line_no INTEGER, line TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_traces_ts ON traces (ts);
 
@@ -76,6 +76,9 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("checkpoints", "tail", "TEXT NOT NULL DEFAULT ''"),
     ("outbox", "dev", "INTEGER"),
     ("outbox", "ino", "INTEGER"),
+    ("errors", "attempt", "INTEGER"),
+    ("errors", "traceback", "TEXT"),
+    ("traces", "line", "TEXT"),
 )
 
 

@@ -53,6 +53,8 @@ def rows_for_flush(batch: FlushBatch) -> Rows:
                 "file": e.file,
                 "line_no": e.line_no,
                 "line": e.line,
+                "attempt": e.attempt,
+                "traceback": e.traceback,
             }
             for e in batch.errors
         ],
@@ -62,6 +64,7 @@ def rows_for_flush(batch: FlushBatch) -> Rows:
                 "path": paths.get(t.path) or paths.setdefault(t.path, json.dumps(list(t.path))),
                 "file": t.file,
                 "line_no": t.line_no,
+                "line": t.line,
             }
             for t in batch.traces
         ],

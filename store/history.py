@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlite_utils
 
-from processors.errors import InboxdError
 from store.db import connect
+from store.errors import InboxdError
 
 _MISSING_MARKERS = ("no such table", "unable to open database", "no such column")
 
@@ -129,7 +129,8 @@ class HistoryReader:
             params.append(processor)
         cond = f"WHERE {' AND '.join(where)}" if where else ""
         return self._newest_last(
-            "SELECT processor, message, ts AS time, file, line_no, line FROM errors "
+            "SELECT processor, message, ts AS time, file, line_no, line, attempt, traceback "
+            "FROM errors "
             f"{cond} ORDER BY ts DESC, rowid DESC",
             params,
             limit,

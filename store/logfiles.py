@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from processors.errors import InboxdError
+from store.errors import InboxdError
 
 CURRENT_LOG_NAME = "inboxd.log"
 _ROTATED_RE = re.compile(r"inboxd\.log\.([1-9][0-9]{0,5})\.gz")

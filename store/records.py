@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 # A branch of a line in the router: (origin, line, tag, parent). Following the parent
@@ -11,6 +12,8 @@ Item = tuple[Any, ...]
 # Lines kept inside error, trace and dead-letter records are cut to this many characters
 # in memory so that rings of a thousand entries stay small whatever the files hold.
 RECORD_LINE_CHARS = 4096
+# Tracebacks kept with error records keep their innermost frames within this size.
+TRACEBACK_CHARS = 2000
 
 
 def path_of(branch: Item | None) -> tuple[str, ...]:
@@ -33,6 +36,10 @@ def clip(line: Any) -> str:
     return text if len(text) <= RECORD_LINE_CHARS else text[:RECORD_LINE_CHARS] + "…"
 
 
+# What a record keeps of a line (`keep_lines`): the text as is, masked, or nothing.
+LineKeeper = Callable[[str], str | None]
+
+
 def describe(exc: BaseException) -> str:
     """`"<ExceptionType>: <text>"`, the message format of /errors."""
     return f"{type(exc).__name__}: {exc}"
@@ -45,6 +52,10 @@ class ErrorRecord(NamedTuple):
     file: str | None = None
     line_no: int | None = None
     line: str | None = None
+    # 1 for the first call of a processor on the line, 2 for its first retry...
+    attempt: int = 1
+    # The innermost frames of the exception as text (at most TRACEBACK_CHARS).
+    traceback: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +65,8 @@ class ErrorRecord(NamedTuple):
             "file": self.file,
             "line_no": self.line_no,
             "line": self.line,
+            "attempt": self.attempt,
+            "traceback": self.traceback,
         }
 
 
@@ -86,11 +99,12 @@ class TraceBatch(NamedTuple):
     first_line_no: int
     lines: list[str]
     terminals: list[Item]
+    keep: LineKeeper = clip
 
     def records(self, start: int = 0, stop: int | None = None) -> list[TraceRecord]:
-        lines, first = self.lines, self.first_line_no
+        lines, first, keep = self.lines, self.first_line_no, self.keep
         return [
-            TraceRecord(self.ts, path_of(b), self.file, first + b[0], clip(lines[b[0]]))
+            TraceRecord(self.ts, path_of(b), self.file, first + b[0], keep(lines[b[0]]))
             for b in self.terminals[start:stop]
         ]
 

@@ -87,7 +87,9 @@ def test_rows_for_flush_builds_one_list_per_table() -> None:
         metrics=[
             {"ts": 100.0, "processor": "keep", "count": 3, "time": 0.5, "errors": 0, "retries": 0}
         ],
-        errors=[ErrorRecord(99.0, "tag_router", "KeyError: 'tag'", "a.log", 4, "{}")],
+        errors=[
+            ErrorRecord(99.0, "tag_router", "KeyError: 'tag'", "a.log", 4, "{}", 2, "Traceback")
+        ],
         traces=[TraceRecord(98.0, trace_node("start", "info", "retry", "end"), "a.log", 2, "x")],
     )
     rows = rows_for_flush(batch)
@@ -101,10 +103,18 @@ def test_rows_for_flush_builds_one_list_per_table() -> None:
             "file": "a.log",
             "line_no": 4,
             "line": "{}",
+            "attempt": 2,
+            "traceback": "Traceback",
         }
     ]
     assert rows["traces"] == [
-        {"ts": 98.0, "path": '["start", "info", "retry", "end"]', "file": "a.log", "line_no": 2}
+        {
+            "ts": 98.0,
+            "path": '["start", "info", "retry", "end"]',
+            "file": "a.log",
+            "line_no": 2,
+            "line": "x",
+        }
     ]
 
 

@@ -112,6 +112,7 @@ def test_errors_newest_last_with_since_processor_and_limit(db_path: Path) -> Non
                 "file": "in.log",
                 "line_no": i,
                 "line": f"line {i}",
+                "attempt": i % 3 + 1,
             }
             for i in range(10)
         ],
@@ -125,6 +126,8 @@ def test_errors_newest_last_with_since_processor_and_limit(db_path: Path) -> Non
             "file": "in.log",
             "line_no": 8,
             "line": "line 8",
+            "attempt": 3,
+            "traceback": None,
         },
         {
             "processor": "p",
@@ -133,6 +136,8 @@ def test_errors_newest_last_with_since_processor_and_limit(db_path: Path) -> Non
             "file": "in.log",
             "line_no": 9,
             "line": "line 9",
+            "attempt": 1,
+            "traceback": None,
         },
     ]
     assert [e["line_no"] for e in reader.errors(since=6.0)] == [6, 7, 8, 9]
