@@ -130,6 +130,9 @@ class Daemon:
     flush_interval: float | None = 1
     start_timeout: float = START_TIMEOUT_S
     port: int = 0
+    # Run in the child before exec (lower limits), and a command the daemon runs under.
+    preexec: Callable[[], None] | None = None
+    wrapper: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -150,7 +153,8 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self, *extra: str) -> list[str]:
-        args = [sys.executable, "daemon.py", *dir_args(self.root), "--port", str(self.port)]
+        args = [*self.wrapper, sys.executable, "daemon.py", *dir_args(self.root)]
+        args += ["--port", str(self.port)]
         if self.flush_interval is not None:
             args += ["--flush-interval", str(self.flush_interval)]
         if self.config is not None:
@@ -175,6 +179,7 @@ class Daemon:
                 stdout=err,
                 stderr=err,
                 env=daemon_env({"PYTHONUNBUFFERED": "1", **self.env}),
+                preexec_fn=self.preexec,
             )
         return self
 
