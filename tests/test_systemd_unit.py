@@ -85,6 +85,7 @@ def test_unit_declares_the_service_contract() -> None:
     assert s["ExecStart"] == ["/usr/bin/inboxd --config /etc/inboxd/config.toml"]
     assert s["WatchdogSec"] == ["30"]
     assert s["Restart"] == ["on-failure"]
+    assert int(s["LimitNOFILE"][0]) >= 65536
     assert s["StateDirectory"] == ["inboxd"]
     assert s["LogsDirectory"] == ["inboxd"]
     families = s["RestrictAddressFamilies"][0].split()
