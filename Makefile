@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check
 ARGS ?=
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench clean venv soak
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) || { \
@@ -40,6 +40,10 @@ test: $(TEST_STAMP) lint
 
 bench: $(RUN_STAMP)
 	$(PY) bench/bench_engine.py
+
+# 100 random kill -9, both logrotate modes, the hostile inbox: one summary line per run.
+soak: $(TEST_STAMP)
+	$(PY) tests/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""The real `logrotate` rotating inbox/app.log while a writer appends to it and the
+daemon reads it, in `create`+`compress`+`delaycompress` mode and in `copytruncate` mode.
+
+logrotate itself may lose lines under `copytruncate` (those written between its copy
+and its truncate). Those are told apart honestly: a line lost by logrotate is in no
+inbox file (rotations unpacked) and not in the outbox, AND was written while a logrotate
+run was under way. Any other missing line is lost by inboxd.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon_fixtures import Daemon, outbox_counter, pause
+from soak_common import LineWriter, caught_up, settle, tally
+
+MODES = {
+    "create+compress": ["create", "compress", "delaycompress"],
+    "copytruncate": ["copytruncate"],
+}
+LOG_NAME = "app.log"
+CATCH_UP_S = 60.0
+LOGROTATE_TIMEOUT_S = 30
+# The copy logrotate writes (8 KiB at a time) is visible while it grows; the daemon
+# reads it before it reaches the original's checkpoint and takes it for a new file.
+HALF_COPY = (
+    "a copytruncate copy seen while logrotate is still writing it is read from its start "
+    "as a new file into its own outbox file: every line of the copy is doubled"
+)
+
+
+def logrotate_available() -> bool:
+    return shutil.which("logrotate") is not None
+
+
+@dataclass
+class RotateResult:
+    mode: str
+    rotations: int
+    written: int
+    lost_by_inboxd: int
+    doubled: int
+    garbage: int
+    lost_by_logrotate: int
+    alive: bool
+    secs: float
+    examples: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.lost_by_inboxd == 0 and self.doubled == 0 and self.garbage == 0 and self.alive
+
+    def summary(self) -> str:
+        return (
+            f"soak logrotate {self.mode}: rotations={self.rotations} written={self.written} "
+            f"lost_by_inboxd={self.lost_by_inboxd} doubled={self.doubled} "
+            f"garbage={self.garbage} lost_by_logrotate={self.lost_by_logrotate} "
+            f"alive={'yes' if self.alive else 'no'} secs={self.secs:.1f}"
+        )
+
+
+def write_logrotate_config(root: Path, mode: str) -> Path:
+    """A logrotate config for inbox/app.log in `mode`, keeping 3 rotations."""
+    body = "\n".join(f"    {d}" for d in [*MODES[mode], "rotate 3", "missingok"])
+    conf = root / "logrotate.conf"
+    conf.write_text(f"{root / 'inbox' / LOG_NAME} {{\n{body}\n}}\n")
+    return conf
+
+
+def rotate(root: Path, conf: Path) -> None:
+    """One forced rotation by the real binary, with its own state file."""
+    done = subprocess.run(
+        ["logrotate", "-f", "-s", str(root / "logrotate.state"), str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=LOGROTATE_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"logrotate exit {done.returncode}: {done.stderr.strip()}")
+
+
+def inbox_lines(inbox: Path) -> Counter[str]:
+    """Every line in every inbox file, compressed rotations unpacked."""
+    found: Counter[str] = Counter()
+    for path in inbox.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data = gzip.decompress(data)
+            found.update(data.decode("utf-8", "replace").splitlines())
+    return found
+
+
+def seq_of(line: str) -> int:
+    return int(line.split()[1])
+
+
+def rotate_while_writing(
+    d: Daemon, conf: Path, *, rotations: int, interval: float, rate: float, reopen: bool
+) -> tuple[Counter[str], list[tuple[int, int]]]:
+    """Rotate `rotations` times while the writer runs; the lines written, and the
+    writer's line numbers during each logrotate run. `reopen`: the writer opens the log
+    by name for every line (after `create`), else keeps it open (`copytruncate`)."""
+    writer = LineWriter(d.inbox, [LOG_NAME], rate=rate, reopen=reopen)
+    writer.start()
+    windows: list[tuple[int, int]] = []
+    try:
+        for _ in range(rotations):
+            pause(interval)
+            lo = writer.seq - 1
+            rotate(d.root, conf)
+            windows.append((lo, writer.seq + 1))
+        pause(interval)
+    finally:
+        written = writer.stop()
+    return written, windows
+
+
+def soak_logrotate(
+    d: Daemon, mode: str, *, rotations: int, interval: float, rate: float
+) -> RotateResult:
+    """Run `d` (a passthrough pipeline), rotate app.log `rotations` times in `mode` while
+    writing, let the daemon catch up, and compare the outbox with what was written."""
+    started = time.monotonic()
+    d.inbox.mkdir(parents=True, exist_ok=True)
+    conf = write_logrotate_config(d.root, mode)
+    try:
+        d.start()
+        written, windows = rotate_while_writing(
+            d, conf, rotations=rotations, interval=interval, rate=rate, reopen="create" in mode
+        )
+        present = inbox_lines(d.inbox)
+        settle(caught_up(d, present), CATCH_UP_S, 0.5)
+        alive = d.is_running()
+        if alive:
+            d.stop()
+    finally:
+        d.kill()
+    return judge(mode, rotations, written, outbox_counter(d.outbox), present, windows,
+                 alive=alive, secs=time.monotonic() - started)  # fmt: skip
+
+
+def judge(
+    mode: str,
+    rotations: int,
+    written: Counter[str],
+    got: Counter[str],
+    present: Counter[str],
+    windows: list[tuple[int, int]],
+    *,
+    alive: bool,
+    secs: float,
+) -> RotateResult:
+    """Sort the missing lines: logrotate's when in no file and written during a rotation."""
+    t = tally(written, got)
+    missing = written - got
+
+    def logrotates(line: str) -> bool:
+        s = seq_of(line)
+        return line not in present and any(lo <= s <= hi for lo, hi in windows)
+
+    by_logrotate = sum(n for line, n in missing.items() if logrotates(line))
+    lost = [line for line in missing if not logrotates(line)]
+    return RotateResult(
+        mode, rotations, t.written, t.lost - by_logrotate, t.doubled, t.garbage,
+        by_logrotate, alive, secs, [*lost[:3], *t.garbage_examples],
+    )  # fmt: skip

@@ -1,0 +1,63 @@
+"""Short versions of the soak runs (`make soak` runs the long ones): random `kill -9`
+while lines are appended, the real logrotate in both modes, the hostile inbox."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from daemon_fixtures import MakeDaemon, write_config
+from soak import soak_kills
+from soak_hostile import soak_hostile
+from soak_rotate import HALF_COPY, MODES, logrotate_available, soak_logrotate
+
+KILLS = 5
+ROTATIONS = 2
+
+
+@pytest.mark.slow
+def test_kill_9_while_appending_loses_and_doubles_nothing(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    seed = int(os.environ.get("INBOXD_SOAK_SEED", time.time_ns() % 1_000_000))
+    d = make_daemon(config=write_config(tmp_path / "conf"))
+    r = soak_kills(d, KILLS, seed=seed)
+    print(r.summary())
+    assert r.alive, d.stderr()
+    assert r.tally.written > 0
+    assert r.tally.exact, (r.summary(), r.tally.lost_examples, r.tally.garbage_examples)
+    assert d.starts == KILLS + 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not logrotate_available(), reason="the logrotate binary is not installed")
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(m, marks=[pytest.mark.xfail(strict=False, reason=HALF_COPY)])
+        if m == "copytruncate"
+        else m
+        for m in MODES
+    ],
+)
+def test_logrotate_soak_loses_and_doubles_nothing(
+    tmp_path: Path, make_daemon: MakeDaemon, mode: str
+) -> None:
+    d = make_daemon(config=write_config(tmp_path / "conf"))
+    r = soak_logrotate(d, mode, rotations=ROTATIONS, interval=1.0, rate=2000.0)
+    print(r.summary())
+    assert r.alive, d.stderr()
+    assert r.ok, (r.summary(), r.examples)
+
+
+@pytest.mark.slow
+def test_hostile_inbox_keeps_the_daemon_up_and_good_lines_exact(tmp_path: Path) -> None:
+    r = soak_hostile(tmp_path)
+    print(r.summary())
+    assert r.alive
+    assert r.tally.exact, (r.summary(), r.tally.lost_examples, r.tally.garbage_examples)
+    assert not r.missing_errors, (r.summary(), r.errors_shown)
+    assert all(r.errors_shown[p] for p in r.errors_expected), r.errors_shown
+    assert r.long_line_reported, "the 2 MiB line was not recorded as an error of `inbox`"
