@@ -38,8 +38,12 @@ lint: $(TEST_STAMP)
 test: $(TEST_STAMP) lint
 	$(PY) -m pytest -q $(ARGS)
 
+# The engine against a bare loop; the default pipeline against the trivial one; start-up.
+# Workers 1 against 2: not measured yet (the daemon has no --workers option).
 bench: $(RUN_STAMP)
 	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_pipelines.py
+	$(PY) bench/bench_startup.py
 
 # 100 random kill -9, both logrotate modes, the hostile inbox: one summary line per run.
 soak: $(TEST_STAMP)
