@@ -158,6 +158,7 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
         token=settings.token,
         version=VERSION,
         host=settings.host,
+        inbox=str(settings.inbox.resolve()),
     )
     web = WebServer(create_app(context), host=settings.host, port=settings.port)
     watcher = InboxWatcher(settings.inbox.resolve(), dirty)

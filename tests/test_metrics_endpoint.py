@@ -79,6 +79,40 @@ def test_engine_counters_and_gauges_equal_the_telemetry(tmp_path: Path) -> None:
     assert [s.labels for s in samples["inboxd_build_info"]] == [{"version": "9.9.9"}]
 
 
+def test_instances_tell_themselves_apart(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path, inbox="/srv/app/inbox")) as url:
+        samples = scrape(url)
+    assert [s.labels for s in samples["inboxd_inbox_info"]] == [{"inbox": "/srv/app/inbox"}]
+    assert [s.value for s in samples["inboxd_inbox_info"]] == [1.0]
+    assert [s.labels for s in samples["inboxd_build_info"]] == [{"version": "9.9.9"}]
+
+
+def test_health_checks_flush_failures_and_failing_files_are_exported(tmp_path: Path) -> None:
+    telemetry = populated_telemetry()
+    telemetry.health.set("disk", "degraded", "disk full")
+    telemetry.health.set("engine", "failing", "stalled")
+    telemetry.add_counts(flush_failures=3)
+    telemetry.set_gauge("engine_stalled_seconds", 42.5)
+    files = telemetry.files()
+    telemetry.set_files([*files, files[0]._replace(path="bad.log", state="error")])
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
+        samples = scrape(url)
+    status = {s.labels["check"]: s.value for s in samples["inboxd_health_status"]}
+    assert status["disk"] == 1 and status["engine"] == 2 and status["database"] == 0
+    assert single(samples, "inboxd_flush_failures_total") == 3
+    assert single(samples, "inboxd_engine_stalled_seconds") == 42.5
+    assert single(samples, "inboxd_files_failing") == 1
+
+
+def test_help_text_says_what_an_error_counts(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path)) as url:
+        text = httpx.get(f"{url}/metrics").text
+    (help_line,) = [
+        ln for ln in text.splitlines() if ln.startswith("# HELP inboxd_processor_errors")
+    ]
+    assert "attempt" in help_line and "unknown tags" in help_line
+
+
 def test_figures_follow_the_live_telemetry(tmp_path: Path) -> None:
     telemetry = Telemetry()
     telemetry.register(["only"])
@@ -104,7 +138,7 @@ def test_no_series_is_labelled_per_file_or_line(tmp_path: Path) -> None:
         samples = scrape(url)
     labels = {key for series in samples.values() for s in series for key in s.labels}
     python_info = {"implementation", "major", "minor", "patchlevel", "version"}
-    assert labels <= {"processor", "generation", *python_info}
+    assert labels <= {"processor", "generation", "check", *python_info}
     assert labels.isdisjoint({"file", "path", "line", "line_no"})
 
 

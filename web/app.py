@@ -78,6 +78,8 @@ class ApiContext:
     token: str | None = None
     version: str = "0"
     host: str | None = None
+    # The watched folder, for `inboxd_inbox_info` (tells instances apart in a fleet).
+    inbox: str | None = None
     static_dir: Path = field(default=DEFAULT_STATIC_DIR)
     extra_health: Callable[[], dict[str, Any]] | None = None
 
@@ -203,7 +205,7 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
 
 def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
     telemetry = ctx.telemetry
-    registry = build_registry(telemetry, version=ctx.version)
+    registry = build_registry(telemetry, version=ctx.version, inbox=ctx.inbox)
 
     @app.get("/files", responses=ok(list[FileDoc], "tracked input files"))
     async def files(limit: Limit = None) -> Response:

@@ -21,7 +21,12 @@ from store.telemetry import Telemetry
 PROCESSOR_METRICS = (
     ("inboxd_processor_lines_total", "count", "Lines handed to the processor."),
     ("inboxd_processor_seconds_total", "time", "Seconds spent inside the processor."),
-    ("inboxd_processor_errors_total", "errors", "Exceptions raised by the processor."),
+    (
+        "inboxd_processor_errors_total",
+        "errors",
+        "Failed attempts of the processor: exceptions, bad output, and the unknown tags and "
+        "hop-limit stops it caused.",
+    ),
     ("inboxd_processor_retries_total", "retries", "Attempts after the first."),
 )
 
@@ -33,17 +38,28 @@ ENGINE_COUNTERS = (
     ("inboxd_deadletters_total", "deadletters", "Lines sent to the dead-letter table."),
     ("inboxd_errors_dropped_total", "errors_dropped", "Error rows dropped before SQLite."),
     ("inboxd_traces_dropped_total", "traces_dropped", "Trace rows dropped before SQLite."),
+    ("inboxd_flush_failures_total", "flush_failures", "Flushes to SQLite that failed."),
 )
+
+# /health statuses as numbers, so that alerts can compare them.
+HEALTH_LEVELS = {"ok": 0.0, "degraded": 1.0, "failing": 2.0}
 
 
 class TelemetryCollector(Collector):
     """Turns one Telemetry snapshot into metric families at each scrape."""
 
-    def __init__(self, telemetry: Telemetry, *, version: str) -> None:
+    def __init__(self, telemetry: Telemetry, *, version: str, inbox: str | None = None) -> None:
         self.telemetry = telemetry
         self.version = version
+        self.inbox = inbox
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.collect_processors()
+        yield from self.collect_engine()
+        yield from self.collect_health()
+        yield from self.collect_info()
+
+    def collect_processors(self) -> Iterator[Metric]:
         stats = self.telemetry.stats()
         for name, key, doc in PROCESSOR_METRICS:
             family = CounterMetricFamily(name, doc, labels=["processor"])
@@ -51,6 +67,7 @@ class TelemetryCollector(Collector):
                 family.add_metric([processor], float(figures[key]))
             yield family
 
+    def collect_engine(self) -> Iterator[Metric]:
         counters = self.telemetry.counters()
         for name, key, doc in ENGINE_COUNTERS:
             yield CounterMetricFamily(name, doc, value=float(counters.get(key, 0)))
@@ -75,19 +92,50 @@ class TelemetryCollector(Collector):
             value=self.telemetry.started,
         )
         yield GaugeMetricFamily(
+            "inboxd_files_failing",
+            "Input files in the error state (retried with back-off).",
+            value=float(sum(1 for f in files if f.state == "error")),
+        )
+        yield GaugeMetricFamily(
+            "inboxd_engine_stalled_seconds",
+            "Seconds the running processor call has lasted past the stall timeout; 0 if none.",
+            value=float(counters.get("engine_stalled_seconds", 0)),
+        )
+        yield GaugeMetricFamily(
             "inboxd_tracing_enabled",
             "1 when every line's path is recorded.",
             value=1.0 if self.telemetry.trace_enabled else 0.0,
         )
+
+    def collect_health(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "inboxd_health_status",
+            "Status of each /health check: 0 ok, 1 degraded, 2 failing.",
+            labels=["check"],
+        )
+        for check, doc in self.telemetry.health.snapshot().items():
+            family.add_metric([check], HEALTH_LEVELS.get(str(doc.get("status")), 2.0))
+        yield family
+
+    def collect_info(self) -> Iterator[Metric]:
+        """Constant series that tell instances apart in a central Prometheus."""
         info = GaugeMetricFamily("inboxd_build_info", "Version of inboxd.", labels=["version"])
         info.add_metric([self.version], 1.0)
         yield info
+        if self.inbox is not None:
+            inbox = GaugeMetricFamily(
+                "inboxd_inbox_info", "The inbox folder this instance watches.", labels=["inbox"]
+            )
+            inbox.add_metric([self.inbox], 1.0)
+            yield inbox
 
 
-def build_registry(telemetry: Telemetry, *, version: str) -> CollectorRegistry:
+def build_registry(
+    telemetry: Telemetry, *, version: str, inbox: str | None = None
+) -> CollectorRegistry:
     """A registry of its own holding the telemetry and the process collectors."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TelemetryCollector(telemetry, version=version))
+    registry.register(TelemetryCollector(telemetry, version=version, inbox=inbox))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
