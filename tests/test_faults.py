@@ -261,3 +261,21 @@ def test_checkpoints_keep_odd_names_as_their_bytes(tmp_path: Path) -> None:
         assert list(outbox.sizes) == [os.fsdecode(b"x\xfe.log")]
     finally:
         store.close()
+
+
+def test_a_file_where_an_outbox_folder_is_stops_that_file_only(tmp_path: Path) -> None:
+    r = Reader(tmp_path)
+    (r.settings.inbox / "b").mkdir()
+    append(r.settings.inbox / "b" / "x.log", ["in a folder"])
+    try:
+        r.pass_()
+        shutil.rmtree(r.settings.inbox / "b")
+        append(r.settings.inbox / "b", ["now a file"])
+        append(r.settings.inbox / "c.log", ["flows"])
+        r.pass_()
+        assert r.outbox("c.log") == ["flows"]
+        status = {s.path: s for s in r.reader.statuses()}
+        assert status["b"].state == "error"
+        assert "IsADirectoryError" in (status["b"].reason or "")
+    finally:
+        r.reader.close()
