@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,13 @@ def test_tap_subcommand_reports_an_unreachable_daemon() -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.startswith("inboxd tap: cannot reach http://127.0.0.1:1")
+
+
+def test_tap_stream_ends_after_seconds(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path, telemetry=Telemetry(trace_enabled=False))) as url:
+        started = time.monotonic()
+        with httpx.stream("GET", f"{url}/tap", params={"seconds": 0.5}, timeout=5) as r:
+            body = r.read()
+        took = time.monotonic() - started
+    assert body.startswith(b": tap connected")
+    assert 0.4 <= took < 4, took
