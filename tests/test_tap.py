@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from daemon_fixtures import REPO, daemon_env
+from daemon_fixtures import REPO, MakeDaemon, daemon_env
 from net_fixtures import wait_for
 from web_fixtures import make_context, no_thread_leak, serving  # noqa: F401
 
@@ -173,3 +173,30 @@ def test_tap_stream_ends_after_seconds(tmp_path: Path) -> None:
         took = time.monotonic() - started
     assert body.startswith(b": tap connected")
     assert 0.4 <= took < 4, took
+
+
+def test_tap_on_a_running_daemon_without_trace(make_daemon: MakeDaemon) -> None:
+    daemon = make_daemon().start()
+    tap = subprocess.Popen(
+        [sys.executable, "daemon.py", "tap", "--url", daemon.url, "--tag", "warn",
+         "--limit", "3"],
+        cwd=REPO, env=daemon_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = daemon.inbox / "app.log"
+    deadline = time.monotonic() + 30
+    n = 0
+    while tap.poll() is None and time.monotonic() < deadline:
+        with log.open("a") as f:
+            f.write(f"INFO quiet {n}\nWARN loud {n}\n")
+        n += 1
+        threading.Event().wait(0.2)
+    if tap.poll() is None:
+        tap.kill()
+    out, err = tap.communicate(timeout=10)
+    assert tap.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 3, out
+    assert all(ln.startswith("start>warn>") and "  app.log:" in ln for ln in lines), out
+    assert all("WARN loud" in ln for ln in lines)
+    assert daemon.get("/trace") == [], "tap paths stay out of /trace without --trace"
+    daemon.stop()
