@@ -14,6 +14,7 @@ Figures, not assertions.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -38,6 +39,16 @@ SETUPS = {
     "default": ("", []),
     "default --trace": ("", ["--trace"]),
 }
+# The default graph on the former built-ins, kept for the tests (`--reference`).
+FORMER = """\
+[pipeline]
+start = "builtin_reference:tag_router"
+error = { processor = "builtin_reference:filter_errors", retries = 2 }
+warn = "builtin_reference:keep"
+info = "builtin_reference:keep"
+debug = "builtin_reference:drop"
+redact = "builtin_reference:redact_secrets"
+"""
 
 
 def children_cpu() -> float:
@@ -51,9 +62,11 @@ def run_once(work: Path, inbox: Path, config: Path, extra: list[str]) -> tuple[f
         shutil.rmtree(work / d, ignore_errors=True)
     cmd = daemon_cmd(work, config, ["--once", *extra])
     cmd[cmd.index("--inbox") + 1] = str(inbox)
+    env = bench_env()
+    env["PYTHONPATH"] += os.pathsep + str(ROOT / "tests")  # for builtin_reference
     cpu0, t0 = children_cpu(), time.perf_counter()
     done = subprocess.run(
-        cmd, env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
     )
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if done.returncode != 0:
@@ -99,7 +112,13 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=300_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", type=Path, default=HERE / "out" / "pipelines")
+    ap.add_argument(
+        "--reference", action="store_true", help="also the default graph on the former built-ins"
+    )
     args = ap.parse_args()
+    setups = dict(SETUPS)
+    if args.reference:
+        setups["former default"] = (FORMER, [])
     install_sigterm()
     work: Path = args.work
     shutil.rmtree(work, ignore_errors=True)
@@ -108,23 +127,23 @@ def main() -> None:
     src = inbox / "app.log"
     write_mix(src, args.lines)
     configs = {}
-    for label, (text, _) in SETUPS.items():
+    for label, (text, _) in setups.items():
         configs[label] = work / (label.split()[0] + ".toml")
         configs[label].write_text(text)
     shares = ", ".join(f"{share:.0%} {kind}" for kind, share in MIX)
     print(f"{args.lines:,} lines, {src.stat().st_size / 1e6:.1f} MB ({shares})")
     expected = expected_output(src)
-    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in SETUPS}
-    empty: dict[str, list[float]] = {label: [] for label in SETUPS}
+    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in setups}
+    empty: dict[str, list[float]] = {label: [] for label in setups}
     for _ in range(args.repeat):
-        for label, (_, extra) in SETUPS.items():
+        for label, (_, extra) in setups.items():
             runs[label].append(run_once(work, inbox, configs[label], extra))
             if label != "trivial" and (work / "outbox" / "app.log").read_bytes() != expected:
                 raise BenchError(f"{label}: the outbox differs from the built-ins' output")
             empty[label].append(run_once(work, empty_inbox, configs[label], extra)[0])
-    net = {label: report(label, args.lines, runs[label], empty[label]) for label in SETUPS}
-    walls = {label: min(r[0] for r in runs[label]) for label in SETUPS}
-    for label in ("default", "default --trace"):
+    net = {label: report(label, args.lines, runs[label], empty[label]) for label in setups}
+    walls = {label: min(r[0] for r in runs[label]) for label in setups}
+    for label in [label for label in setups if label != "trivial"]:
         row(
             f"{label} / trivial",
             f"{walls['trivial'] / walls[label]:.2f}x end to end, "
