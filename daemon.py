@@ -81,7 +81,8 @@ def reload_pipeline(argv: list[str] | None) -> Pipeline:
 
 
 def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = None) -> Router:
-    return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops, tap=tap)
+    return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops, tap=tap,
+                  max_outputs=settings.max_outputs, keep_lines=settings.keep_lines)  # fmt: skip
 
 
 def start_logging(settings: Settings) -> Callable[[], None]:

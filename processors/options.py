@@ -13,6 +13,7 @@ from processors.errors import ConfigError
 
 VERSION = "0.1.0"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+KEEP_LINES = ("redacted", "full", "none")
 # Compressed files are never text lines: logrotate's `compress` rotations among them.
 DEFAULT_EXCLUDE = ("*.gz", "*.bz2", "*.xz", "*.zst", "*.zip", "*.lz4", "*.Z")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "ip6-localhost"})
@@ -43,6 +44,10 @@ class Settings:
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
     rescan_interval: float = 30.0
+    # What errors, dead letters and traces keep of a line: masked, as is, or nothing.
+    keep_lines: str = "redacted"
+    # Pairs one processor call may yield; past it the call fails with OverflowError.
+    max_outputs: int = 10_000
     allow_redelivery: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
@@ -58,7 +63,8 @@ class Settings:
 
 
 _PATHS = {"inbox", "outbox", "state_dir", "config"}
-_POSITIVE = {"trace_size", "errors_size", "max_hops", "max_line_bytes", "log_max_bytes"}
+_POSITIVE = {"trace_size", "errors_size", "max_hops", "max_line_bytes", "log_max_bytes",
+             "max_outputs"}  # fmt: skip
 _NON_NEGATIVE = {"flush_interval", "partial_timeout", "retention_days", "log_backups"}
 
 
@@ -136,6 +142,8 @@ def _coerce(key: str, value: Any, where: str, base: Path) -> Any:
         raise ConfigError(f"{where}: port: must be between 0 and 65535, got {value!r}")
     if key == "log_level" and value.lower() not in LOG_LEVELS:
         raise ConfigError(f"{where}: log_level: expected one of {', '.join(LOG_LEVELS)}")
+    if key == "keep_lines" and value not in KEEP_LINES:
+        raise ConfigError(f"{where}: keep_lines: expected one of {', '.join(KEEP_LINES)}")
     return value.lower() if key == "log_level" else value
 
 

@@ -14,14 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from processors.errors import ConfigError
+from processors.usercode import (
+    OWN_PACKAGES,
+    add_user_dir,
+    find_user_source,
+    forget_helpers,
+    import_user_module,
+    user_dirs,
+)
+from store.errors import ConfigError
 
 Processor = Callable[[str], Iterable[tuple[str, str]]]
 
 START = "start"
 END = "end"
 SPEC_KEYS = frozenset({"processor", "retries", "options", "name"})
-OWN_PACKAGES = frozenset({"processors", "store", "watcher", "web", "daemon"})
 
 DEFAULT_PIPELINE: dict[str, Any] = {
     "start": "processors.builtin:tag_router",
@@ -58,9 +65,17 @@ def processor_name(fn: object) -> str:
     return name if isinstance(name, str) else type(fn).__name__
 
 
-def import_target(target: str, where: str, *, reloaded: set[str] | None = None) -> Any:
+def import_target(
+    target: str,
+    where: str,
+    *,
+    reloaded: set[str] | None = None,
+    folders: list[Path] | None = None,
+) -> Any:
     """Resolve `"package.module:attr"` (dotted attrs allowed after the colon).
 
+    A module whose top level sits in one of `folders` (default: the config's folder) is
+    loaded from there by path under a private name; any other is imported as usual.
     With `reloaded` (a SIGHUP reload), a user module imported before is imported again,
     once per reload, so that edited processor code takes effect; inboxd's own modules are
     left alone.
@@ -68,12 +83,17 @@ def import_target(target: str, where: str, *, reloaded: set[str] | None = None) 
     module_name, sep, attr_path = target.partition(":")
     if not sep or not module_name or not attr_path:
         raise ConfigError(f"{where}: expected 'module:callable', got {target!r}")
+    source = find_user_source(module_name, user_dirs() if folders is None else folders)
     try:
-        if _should_reload(module_name, reloaded):
-            assert reloaded is not None
-            reloaded.add(module_name)
-            importlib.reload(sys.modules[module_name])
-        obj: Any = importlib.import_module(module_name)
+        obj: Any
+        if source is not None:
+            obj = import_user_module(module_name, source, fresh=reloaded)
+        else:
+            if _should_reload(module_name, reloaded):
+                assert reloaded is not None
+                reloaded.add(module_name)
+                importlib.reload(sys.modules[module_name])
+            obj = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
     except Exception as exc:
@@ -95,7 +115,9 @@ def _should_reload(module_name: str, reloaded: set[str] | None) -> bool:
     )
 
 
-def _build_node(tag: str, spec: Any, where: str, reloaded: set[str] | None) -> Node:
+def _build_node(
+    tag: str, spec: Any, where: str, reloaded: set[str] | None, folders: list[Path] | None
+) -> Node:
     here = f"{where}: [pipeline] {tag}"
     if isinstance(spec, str):
         spec = {"processor": spec}
@@ -115,7 +137,7 @@ def _build_node(tag: str, spec: Any, where: str, reloaded: set[str] | None) -> N
     name = spec.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise ConfigError(f"{here}: name: expected a non-empty string, got {name!r}")
-    obj = import_target(target, here, reloaded=reloaded)
+    obj = import_target(target, here, reloaded=reloaded, folders=folders)
     if "options" in spec:
         options = spec["options"]
         if not isinstance(options, dict):
@@ -134,13 +156,21 @@ def _build_node(tag: str, spec: Any, where: str, reloaded: set[str] | None) -> N
 
 
 def load_pipeline(
-    table: Mapping[str, Any] | None, *, where: str = "config", reload: bool = False
+    table: Mapping[str, Any] | None,
+    *,
+    where: str = "config",
+    reload: bool = False,
+    folders: list[Path] | None = None,
 ) -> Pipeline:
     """Build the graph from a `[pipeline]` table; the embedded default when it is empty.
 
-    `reload` imports the user's processor modules again (SIGHUP).
+    `reload` imports the user's processor modules (and the siblings they import) again
+    (SIGHUP). `folders` are where user modules are looked for first (default: the
+    config's folder, see add_import_path).
     """
     reloaded: set[str] | None = set() if reload else None
+    if reload:
+        forget_helpers(user_dirs() if folders is None else folders)
     spec = dict(table) if table else dict(DEFAULT_PIPELINE)
     if END in spec:
         raise ConfigError(f"{where}: [pipeline] end: 'end' is reserved for the outbox")
@@ -150,12 +180,17 @@ def load_pipeline(
     for tag, entry in spec.items():
         if not tag:
             raise ConfigError(f"{where}: [pipeline]: empty tag")
-        nodes[tag] = _build_node(tag, entry, where, reloaded)
+        nodes[tag] = _build_node(tag, entry, where, reloaded, folders)
     return Pipeline(nodes)
 
 
 def add_import_path(config_path: Path | None) -> None:
-    """Let a config import modules that sit beside it, as users expect."""
-    for folder in (config_path.parent.resolve() if config_path else None, Path.cwd()):
-        if folder is not None and str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
+    """Let a config import modules that sit beside it (first) or in the current folder.
+
+    Both folders go to the end of `sys.path`: a user module never hides one of inboxd's
+    own packages; the config's own modules are loaded from its folder by path anyway.
+    """
+    if config_path is not None:
+        add_user_dir(config_path.parent)
+    if str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))

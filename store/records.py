@@ -23,7 +23,8 @@ def path_of(branch: Item | None) -> tuple[str, ...]:
     """
     tags: list[str] = []
     while branch is not None:
-        tags.append(branch[2])
+        tag = branch[2]
+        tags.append(tag if type(tag) is str else str(tag))
         branch = branch[3]
     if not tags or tags[-1] != "start":
         tags.append("start")

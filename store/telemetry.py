@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from store.health import HealthBoard
 from store.records import (
     DeadLetter,
     ErrorRecord,
@@ -21,7 +22,6 @@ from store.records import (
     TraceBatch,
     TraceRecord,
 )
-from store.health import HealthBoard
 from store.tap import TapHub
 
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces

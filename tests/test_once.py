@@ -184,4 +184,7 @@ def test_once_dead_letters_non_text_outbox_lines(tmp_path: Path) -> None:
     assert (tmp_path / "outbox" / "a.log").read_text() == "one\ntwo\n"
     db = sqlite3.connect(tmp_path / "var" / "inboxd.db")
     rows = db.execute("SELECT processor, tag, message, line FROM deadletter").fetchall()
-    assert rows == [("outbox", "end", "TypeError: outbox line must be str, got bytes", "b'bytes'")]
+    assert rows == [
+        ("route", "start", "TypeError: route yielded tuple (str, bytes), expected (tag, line) "
+         "pairs of str", "bytes")
+    ]  # fmt: skip

@@ -348,8 +348,9 @@ CASES = {
         out=[],
         stats={"not_a_pair": (1, 1, 0)},
         traces=[(L1, [S])],
-        errors=[("not_a_pair", None, L1, "m")],
-        deadletters=[("?", "not_a_pair", L1, "m")],
+        errors=[("not_a_pair", "TypeError: not_a_pair yielded str, expected (tag, line) "
+                 "pairs of str", L1, "m")],
+        deadletters=[(S, "not_a_pair", L1, "m")],
     ),
     "malformed: three-tuple": Case(
         spec=lambda: {S: three_tuple},
@@ -357,8 +358,9 @@ CASES = {
         out=[],
         stats={"three_tuple": (1, 1, 0)},
         traces=[(L1, [S])],
-        errors=[("three_tuple", None, L1, "m")],
-        deadletters=[("?", "three_tuple", L1, "m")],
+        errors=[("three_tuple", "TypeError: three_tuple yielded tuple (str, str, str), "
+                 "expected (tag, line) pairs of str", L1, "m")],
+        deadletters=[(S, "three_tuple", L1, "m")],
     ),
     "malformed: tag not a str": Case(
         spec=lambda: {S: int_tag},
@@ -366,17 +368,18 @@ CASES = {
         out=[],
         stats={"int_tag": (1, 1, 0)},
         traces=[(L1, [S])],
-        errors=[("int_tag", None, L1, "m")],
-        deadletters=[("?", "int_tag", L1, "m")],
+        errors=[("int_tag", "TypeError: int_tag yielded tuple (int, str), expected (tag, line) "
+                 "pairs of str", L1, "m")],
+        deadletters=[(S, "int_tag", L1, "m")],
     ),
-    "malformed: good branch kept, bad branch stopped": Case(
+    "malformed: a bad pair fails the whole call": Case(
         spec=lambda: {S: to_info, INFO: good_then_bad},
         lines=["k", "l"],
-        out=["k", "l"],
+        out=[],
         stats={"to_info": (2, 0, 0), "good_then_bad": (2, 2, 0)},
-        traces=[(L1, [S, INFO]), (L1, [S, INFO, E]), (L2, [S, INFO]), (L2, [S, INFO, E])],
+        traces=[(L1, [S, INFO]), (L2, [S, INFO])],
         errors=[("good_then_bad", None, L1, "k"), ("good_then_bad", None, L2, "l")],
-        deadletters=[("?", "good_then_bad", L1, "k"), ("?", "good_then_bad", L2, "l")],
+        deadletters=[(INFO, "good_then_bad", L1, "k"), (INFO, "good_then_bad", L2, "l")],
     ),
 }
 

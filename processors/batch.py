@@ -1,0 +1,160 @@
+"""One batch on its way through the router, and the records its failures leave.
+
+Every stored copy of a line (error records, dead letters, traces) and every message or
+traceback that may quote it goes through one `Keeper`, following `keep_lines`: masked by
+the rules of `redact_secrets` ("redacted", the default), as is ("full"), or not kept
+("none"). It runs where a record is made, never on the path of a line that succeeds.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from processors.pipeline import Node
+from store.records import (
+    TRACEBACK_CHARS,
+    DeadLetter,
+    ErrorRecord,
+    Item,
+    clip,
+    describe,
+)
+
+if TYPE_CHECKING:
+    from processors.router import Routed
+
+KEEP_LINES = ("redacted", "full", "none")
+# With keep_lines = "none", a line this long or longer is cut out of the messages that
+# quote it; a shorter one could not be told from the message's own words.
+QUOTED_LINE_MIN_CHARS = 8
+ELIDED = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Keeper:
+    """What records keep of lines and of the texts that may quote them."""
+
+    mode: str = "redacted"
+
+    def __post_init__(self) -> None:
+        if self.mode not in KEEP_LINES:
+            raise ValueError(f"keep_lines must be one of {KEEP_LINES}, got {self.mode!r}")
+
+    @staticmethod
+    def mask(text: str) -> str:
+        """The masking of `redact_secrets`, imported on the first record that needs it.
+
+        The built-in processors cost a few milliseconds to import, which a daemon whose
+        pipeline does not use them (and that never records a line) need not pay.
+        """
+        from processors.builtin import mask_secrets
+
+        return mask_secrets(text)
+
+    def line(self, text: str, *, whole: bool = False) -> str | None:
+        """The copy of a line a record keeps (None with "none").
+
+        Copies are cut to RECORD_LINE_CHARS unless `whole` (dead letters keep all of it).
+        """
+        if self.mode == "none":
+            return None
+        if self.mode == "redacted":
+            text = self.mask(text)
+        return text if whole else clip(text)
+
+    def text(self, message: str, line: Any = None) -> str:
+        """A message or traceback, with the line's secrets (or the line) taken out."""
+        if self.mode == "full":
+            return message
+        message = self.mask(message)
+        if (
+            self.mode == "none"
+            and isinstance(line, str)
+            and len(line) >= QUOTED_LINE_MIN_CHARS
+            and line in message
+        ):
+            message = message.replace(line, "<line>")
+        return message
+
+
+def format_traceback(exc: BaseException, own_files: frozenset[str]) -> str:
+    """The frames of `exc` below inboxd's own (the user's), innermost last, bounded.
+
+    When the text passes TRACEBACK_CHARS its head is dropped: the innermost frames and
+    the exception line are what tell where it failed.
+    """
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in own_files:
+        tb = tb.tb_next
+    lines = ["Traceback (most recent call last):\n"] if tb is not None else []
+    lines += traceback.format_list(traceback.extract_tb(tb)) if tb is not None else []
+    lines += traceback.format_exception_only(type(exc), exc)
+    text = "".join(lines)
+    if len(text) > TRACEBACK_CHARS:
+        text = ELIDED + text[len(text) - TRACEBACK_CHARS + len(ELIDED) :]
+    return text
+
+
+@dataclass(slots=True)
+class Batch:
+    """The lines of one route() call and the records their failures make."""
+
+    lines: list[str]
+    file: str | None
+    first_line_no: int
+    ts: float
+    routed: Routed
+    trace: bool
+    keeper: Keeper
+    own_files: frozenset[str]
+    terminals: list[Item] = field(default_factory=list)
+
+    def line_no(self, origin: int) -> int:
+        return self.first_line_no + origin
+
+    def fail(
+        self, node: Node, origin: int, exc: BaseException, line: Any, attempt: int, *, tb: bool
+    ) -> None:
+        """Record one failed attempt of a processor on a line (or one bad branch of it).
+
+        `tb` asks for the traceback: the processor raised, rather than produced bad output.
+        """
+        keep = self.keeper
+        text = line if isinstance(line, str) else repr(line)
+        trace = keep.text(format_traceback(exc, self.own_files), text) if tb else None
+        self.routed.errors.append(
+            ErrorRecord(
+                self.ts,
+                node.name,
+                keep.text(describe(exc), text),
+                self.file,
+                self.line_no(origin),
+                keep.line(text),
+                attempt,
+                trace,
+            )
+        )
+
+    def dead(self, node: Node, origin: int, exc: BaseException, line: Any, tag: str) -> None:
+        """Send a branch to the dead letters."""
+        keep = self.keeper
+        text = line if isinstance(line, str) else repr(line)
+        kept = keep.line(text, whole=True)
+        self.routed.deadletters.append(
+            DeadLetter(
+                self.ts,
+                self.file,
+                self.line_no(origin),
+                tag,
+                node.name,
+                keep.text(describe(exc), text),
+                "" if kept is None else kept,
+            )
+        )
+
+    def terminate(self, branch: Item) -> None:
+        """A traced branch ended here (dropped, failed or stopped)."""
+        self.terminals.append(branch)

@@ -1,0 +1,116 @@
+"""The hot loops of the router, for processors whose code proves their output's shape.
+
+Such a processor (see processors.shape) yields or returns literal pairs, a bounded
+number of them, so per pair only two things are left to check: the tag names an open
+bucket (the dict lookup does it) and the line is a `str` (`line + ""` does it: it is
+the line itself for a `str`, an exact `str` for a subclass, a TypeError for anything
+else). Anything that goes wrong leaves the loop through its `except` to `fault`, which
+tells a processor's exception from a pair it could not route.
+
+The four loops are written out per case (first wave or later, traced or not) on purpose:
+a shared loop with flags costs a test per line, measured as several percent of
+end-to-end throughput. After a fault the loop variables are reset to `UNSET`, so that
+`fault` never mistakes an earlier call's pair for the current one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from processors.batch import Batch
+from processors.checked import UNSET
+from processors.pipeline import START, Node
+from store.records import Item
+
+Buckets = dict[str, list[Item]]
+Fault = Callable[[Node, Item, Exception, Any, Any, Any, Buckets, Batch], tuple[int, int]]
+Loop = Callable[[Node, list[Any], Buckets, Batch, Fault], tuple[int, int]]
+
+
+def start_plain(
+    node: Node, lines: list[Any], buckets: Buckets, batch: Batch, fault: Fault
+) -> tuple[int, int]:
+    fn = node.fn
+    errors = retries = 0
+    res = t = line = UNSET
+    for o, x in enumerate(lines):
+        try:
+            res = fn(x)
+            for t, line in res:
+                buckets[t].append((o, line + "", t, None))
+        except Exception as exc:
+            e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
+            errors += e
+            retries += r
+            res = t = line = UNSET
+    return errors, retries
+
+
+def start_traced(
+    node: Node, lines: list[Any], buckets: Buckets, batch: Batch, fault: Fault
+) -> tuple[int, int]:
+    fn = node.fn
+    errors = retries = 0
+    terminals = batch.terminals
+    res = t = line = UNSET
+    for o, x in enumerate(lines):
+        try:
+            res = fn(x)
+            emitted = False
+            for t, line in res:
+                buckets[t].append((o, line + "", t, None))
+                emitted = True
+            if not emitted:
+                terminals.append((o, x, START, None))
+        except Exception as exc:
+            e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
+            errors += e
+            retries += r
+            res = t = line = UNSET
+    return errors, retries
+
+
+def run_plain(
+    node: Node, items: list[Any], buckets: Buckets, batch: Batch, fault: Fault
+) -> tuple[int, int]:
+    fn = node.fn
+    errors = retries = 0
+    res = t = line = UNSET
+    for item in items:
+        o = item[0]
+        try:
+            res = fn(item[1])
+            for t, line in res:
+                buckets[t].append((o, line + "", t, item))
+        except Exception as exc:
+            e, r = fault(node, item, exc, res, t, line, buckets, batch)
+            errors += e
+            retries += r
+            res = t = line = UNSET
+    return errors, retries
+
+
+def run_traced(
+    node: Node, items: list[Any], buckets: Buckets, batch: Batch, fault: Fault
+) -> tuple[int, int]:
+    fn = node.fn
+    errors = retries = 0
+    terminals = batch.terminals
+    res = t = line = UNSET
+    for item in items:
+        o = item[0]
+        try:
+            res = fn(item[1])
+            emitted = False
+            for t, line in res:
+                buckets[t].append((o, line + "", t, item))
+                emitted = True
+            if not emitted:
+                terminals.append(item)
+        except Exception as exc:
+            e, r = fault(node, item, exc, res, t, line, buckets, batch)
+            errors += e
+            retries += r
+            res = t = line = UNSET
+    return errors, retries
