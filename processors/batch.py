@@ -69,7 +69,6 @@ class Keeper:
         """A message or traceback, with the line's secrets (or the line) taken out."""
         if self.mode == "full":
             return message
-        message = self.mask(message)
         if (
             self.mode == "none"
             and isinstance(line, str)
@@ -77,7 +76,7 @@ class Keeper:
             and line in message
         ):
             message = message.replace(line, "<line>")
-        return message
+        return self.mask(message)
 
 
 def format_traceback(exc: BaseException, own_files: frozenset[str]) -> str:
