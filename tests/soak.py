@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from daemon_fixtures import Daemon, outbox_counter, outbox_line_count, pause
 from soak_common import LineWriter, Tally, caught_up, passthrough_daemon, settle, tally
 from soak_hostile import HostileResult, soak_hostile
@@ -139,7 +140,12 @@ def main(argv: list[str]) -> int:
     failed = 0
     try:
         for name, run in runs(args):
-            result = run(work / name.replace("+", "-"))
+            try:
+                result = run(work / name.replace("+", "-"))
+            except (Exception, pytest.fail.Exception) as exc:  # reported, the next run goes on
+                print(f"soak {name}: broke: {type(exc).__name__}: {exc}"[:2000], flush=True)
+                failed += 1
+                continue
             print(result.summary(), flush=True)
             failed += not result.ok
     finally:

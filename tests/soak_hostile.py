@@ -11,6 +11,7 @@ anyone else; without `setpriv` the unreadable-file case is left out and said so.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import time
@@ -45,6 +46,7 @@ class HostileResult:
     errors_expected: list[str]
     errors_shown: dict[str, str]
     long_line_reported: bool
+    odd_name_kept: bool  # outbox file of the same bytes, /files shows it escaped
     alive: bool
     secs: float
     notes: list[str] = field(default_factory=list)
@@ -56,7 +58,11 @@ class HostileResult:
     @property
     def ok(self) -> bool:
         return (
-            self.tally.exact and self.alive and not self.missing_errors and self.long_line_reported
+            self.tally.exact
+            and self.alive
+            and not self.missing_errors
+            and self.long_line_reported
+            and self.odd_name_kept
         )
 
     def summary(self) -> str:
@@ -67,6 +73,7 @@ class HostileResult:
             f"soak hostile: written={t.written} lost={t.lost} doubled={t.doubled} "
             f"garbage={t.garbage} errors_shown={shown}/{len(self.errors_expected)} "
             f"long_line_reported={'yes' if self.long_line_reported else 'no'} "
+            f"odd_name_kept={'yes' if self.odd_name_kept else 'no'} "
             f"alive={'yes' if self.alive else 'no'} secs={self.secs:.1f}{notes}"
         )
 
@@ -78,6 +85,12 @@ def numbered(tag: str, n: int) -> list[str]:
 def put(path: Path | bytes, lines: list[str], mode: str = "ab") -> None:
     with open(path, mode) as fh:
         fh.write("".join(f"{x}\n" for x in lines).encode())
+
+
+def zipped_rotation() -> bytes:
+    """A compressed rotation whose bytes hold newlines (read as text, it is garbage)."""
+    text = "".join(f"zipped {i} {hashlib.sha256(bytes(i)).hexdigest()}\n" for i in range(2000))
+    return gzip.compress(text.encode(), mtime=0)
 
 
 def lay_out(inbox: Path, want: Counter[str], enforce: bool) -> None:
@@ -95,7 +108,7 @@ def lay_out(inbox: Path, want: Counter[str], enforce: bool) -> None:
     with open(inbox / "long.log", "wb") as fh:
         fh.write(b"short 1\n" + b"L" * LONG_LINE_BYTES + b"\nshort 2\n")
     want.update(["short 1", "short 2"])
-    (inbox / "old.log.1.gz").write_bytes(gzip.compress(b"zipped 1\nzipped 2\n"))
+    (inbox / "old.log.1.gz").write_bytes(zipped_rotation())
     put(inbox / "locked.log", numbered("locked", 10))
     if enforce:
         (inbox / "locked.log").chmod(0)
@@ -136,6 +149,12 @@ def repair(d: Daemon, want: Counter[str], enforce: bool) -> None:
     want.update(["locked more", *(numbered("locked", 10) if enforce else [])])
 
 
+def odd_name_kept(d: Daemon) -> bool:
+    """The non-UTF-8 name: an outbox file of the same bytes, shown escaped by /files."""
+    same = os.path.isfile(os.path.join(os.fsencode(d.outbox), BAD_NAME))
+    return same and "bad\\xffname.log" in {f["path"] for f in d.get("/files")}
+
+
 def delivered(d: Daemon) -> Counter[str]:
     """The outbox, with what the consumer moved aside."""
     got = outbox_counter(d.outbox)
@@ -160,6 +179,7 @@ def soak_hostile(root: Path) -> HostileResult:
         shown = error_files(d)
         reported = long_line_reported(d)
         up = d.is_running()
+        odd_name = odd_name_kept(d)
         repair(d, want, enforce)
         settle(lambda: not want - delivered(d) and not error_files(d), WAIT_S)
         d.stop()
@@ -170,5 +190,5 @@ def soak_hostile(root: Path) -> HostileResult:
     finally:
         d.kill()
     notes = [] if enforce else ["unreadable file left out: running as root without setpriv"]
-    return HostileResult(tally(want, delivered(d)), expected, shown, reported, alive,
+    return HostileResult(tally(want, delivered(d)), expected, shown, reported, odd_name, alive,
                          time.monotonic() - started, notes)  # fmt: skip

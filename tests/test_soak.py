@@ -61,3 +61,4 @@ def test_hostile_inbox_keeps_the_daemon_up_and_good_lines_exact(tmp_path: Path) 
     assert not r.missing_errors, (r.summary(), r.errors_shown)
     assert all(r.errors_shown[p] for p in r.errors_expected), r.errors_shown
     assert r.long_line_reported, "the 2 MiB line was not recorded as an error of `inbox`"
+    assert r.odd_name_kept, "a non-UTF-8 name: no outbox file of the same bytes, or not in /files"
