@@ -128,11 +128,6 @@ def _plain_level(line: str) -> str:
     return "info"
 
 
-def _is_word(char: str) -> bool:
-    """Whether the regex engine counts `char` as a word character (`\\w`)."""
-    return char.isalnum() or char == "_"
-
-
 def _json_level(line: str) -> str | None:
     """The level of a JSON object line; None when the line is not one."""
     try:
