@@ -45,7 +45,8 @@ bench: $(RUN_STAMP)
 	$(PY) bench/bench_pipelines.py
 	$(PY) bench/bench_startup.py
 
-# 100 random kill -9, both logrotate modes, the hostile inbox: one summary line per run.
+# 100 random kill -9, both logrotate modes (also with kill -9), the hostile inbox: one
+# summary line per run.
 soak: $(TEST_STAMP)
 	$(PY) tests/soak.py $(ARGS)
 

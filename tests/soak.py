@@ -1,5 +1,7 @@
 """The soak driver: random `kill -9` while lines are appended, the real `logrotate` in
-both its modes, and a hostile inbox. Each run prints one summary line.
+both its modes (then again with a `kill -9` after each rotation), and a hostile inbox.
+Each run prints one summary line; the exit code is 1 when any run lost, doubled or
+garbled a line, or the daemon died.
 
     python tests/soak.py --kills 100 --rotations 10      # `make soak` runs the defaults
 
@@ -99,6 +101,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rotations", type=int, default=10, help="logrotate runs per mode (10)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between rotations")
     p.add_argument("--rate", type=float, default=2000.0, help="lines a second written")
+    p.add_argument(
+        "--no-rotation-kills",
+        action="store_true",
+        help="skip the runs with kill -9 after each rotation",
+    )
     p.add_argument("--no-hostile", action="store_true", help="skip the hostile-inbox run")
     p.add_argument("--seed", type=int, default=None, help="seed of the kill moments")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -115,10 +122,11 @@ def runs(args: argparse.Namespace) -> list[tuple[str, Run]]:
     def kills(root: Path) -> KillResult:
         return soak_kills(passthrough_daemon(root), args.kills, seed=seed, rate=args.rate)
 
-    def rotation(mode: str) -> Run:
+    def rotation(mode: str, kills: bool) -> Run:
         def run(root: Path) -> RotateResult:
+            rng = random.Random(seed) if kills else None
             return soak_logrotate(passthrough_daemon(root), mode, rotations=args.rotations,
-                                  interval=args.interval, rate=args.rate)  # fmt: skip
+                                  interval=args.interval, rate=args.rate, kills=rng)  # fmt: skip
 
         return run
 
@@ -128,7 +136,9 @@ def runs(args: argparse.Namespace) -> list[tuple[str, Run]]:
     if args.rotations:
         if not logrotate_available():
             raise SystemExit("soak: the logrotate binary is not installed (or pass --rotations 0)")
-        todo += [(mode, rotation(mode)) for mode in MODES]
+        todo += [(mode, rotation(mode, False)) for mode in MODES]
+        if not args.no_rotation_kills:
+            todo += [(f"{mode}-kills", rotation(mode, True)) for mode in MODES]
     if not args.no_hostile:
         todo.append(("hostile", soak_hostile))
     return todo

@@ -10,6 +10,7 @@ run was under way. Any other missing line is lost by inboxd.
 from __future__ import annotations
 
 import gzip
+import random
 import shutil
 import subprocess
 import time
@@ -102,11 +103,20 @@ def seq_of(line: str) -> int:
 
 
 def rotate_while_writing(
-    d: Daemon, conf: Path, *, rotations: int, interval: float, rate: float, reopen: bool
+    d: Daemon,
+    conf: Path,
+    *,
+    rotations: int,
+    interval: float,
+    rate: float,
+    reopen: bool,
+    kills: random.Random | None = None,
 ) -> tuple[Counter[str], list[tuple[int, int]]]:
     """Rotate `rotations` times while the writer runs; the lines written, and the
     writer's line numbers during each logrotate run. `reopen`: the writer opens the log
-    by name for every line (after `create`), else keeps it open (`copytruncate`)."""
+    by name for every line (after `create`), else keeps it open (`copytruncate`).
+    With `kills`, the daemon gets `kill -9` at a random moment just after each rotation
+    and is started again."""
     writer = LineWriter(d.inbox, [LOG_NAME], rate=rate, reopen=reopen)
     writer.start()
     windows: list[tuple[int, int]] = []
@@ -116,6 +126,10 @@ def rotate_while_writing(
             lo = writer.seq - 1
             rotate(d.root, conf)
             windows.append((lo, writer.seq + 1))
+            if kills is not None:
+                pause(kills.uniform(0.0, 0.3))
+                d.kill()
+                d.start()
         pause(interval)
     finally:
         written = writer.stop()
@@ -123,18 +137,26 @@ def rotate_while_writing(
 
 
 def soak_logrotate(
-    d: Daemon, mode: str, *, rotations: int, interval: float, rate: float
+    d: Daemon,
+    mode: str,
+    *,
+    rotations: int,
+    interval: float,
+    rate: float,
+    kills: random.Random | None = None,
 ) -> RotateResult:
     """Run `d` (a passthrough pipeline), rotate app.log `rotations` times in `mode` while
-    writing, let the daemon catch up, and compare the outbox with what was written."""
+    writing (with `kills`, kill -9 after each), let the daemon catch up, and compare the
+    outbox with what was written."""
     started = time.monotonic()
     d.inbox.mkdir(parents=True, exist_ok=True)
     conf = write_logrotate_config(d.root, mode)
     try:
         d.start()
         written, windows = rotate_while_writing(
-            d, conf, rotations=rotations, interval=interval, rate=rate, reopen="create" in mode
-        )
+            d, conf, rotations=rotations, interval=interval, rate=rate,
+            reopen="create" in mode, kills=kills,
+        )  # fmt: skip
         present = inbox_lines(d.inbox)
         settle(caught_up(d, present), CATCH_UP_S, 0.5)
         alive = d.is_running()
@@ -142,7 +164,8 @@ def soak_logrotate(
             d.stop()
     finally:
         d.kill()
-    return judge(mode, rotations, written, outbox_counter(d.outbox), present, windows,
+    label = mode if kills is None else f"{mode} with kill -9"
+    return judge(label, rotations, written, outbox_counter(d.outbox), present, windows,
                  alive=alive, secs=time.monotonic() - started)  # fmt: skip
 
 

@@ -4,6 +4,7 @@ while lines are appended, the real logrotate in both modes, the hostile inbox.""
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 
@@ -50,6 +51,22 @@ def test_logrotate_soak_loses_and_doubles_nothing(
     print(r.summary())
     assert r.alive, d.stderr()
     assert r.ok, (r.summary(), r.examples)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not logrotate_available(), reason="the logrotate binary is not installed")
+def test_logrotate_create_with_kill_9_after_each_rotation(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    d = make_daemon(config=write_config(tmp_path / "conf"))
+    rng = random.Random(int(os.environ.get("INBOXD_SOAK_SEED", time.time_ns() % 1_000_000)))
+    r = soak_logrotate(
+        d, "create+compress", rotations=ROTATIONS, interval=1.0, rate=2000.0, kills=rng
+    )
+    print(r.summary())
+    assert r.ok, (r.summary(), r.examples)
+    assert r.lost_by_logrotate == 0, r.summary()
+    assert d.starts == ROTATIONS + 1
 
 
 @pytest.mark.slow
