@@ -15,6 +15,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -50,6 +51,7 @@ class Worker(Protocol):
 # is 5 ms) keeps API latency low while the engine runs flat out.
 SWITCH_INTERVAL_S = 0.001
 JOIN_TIMEOUT_S = 15.0
+SUPERVISE_S = 0.2
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 # The soft limit of open files the daemon raises itself to (within the hard limit).
@@ -228,8 +230,12 @@ def supervise(
     parts: Parts,
 ) -> int:
     """Wait for a stop signal; reload on SIGHUP; fail fast when a worker thread dies."""
-    while not stop.wait(0.2):
+    while not stop.wait(SUPERVISE_S):
         parts.watcher.check()
+        # WATCHDOG=1 while the engine progresses, however slowly; none while it is
+        # stalled, so systemd restarts a hung engine and never a slow one.
+        if not parts.engine.watch(time.monotonic()):
+            parts.notifier.watchdog()
         if reload.is_set():
             reload.clear()
             try:

@@ -48,6 +48,10 @@ class Settings:
     keep_lines: str = "redacted"
     # Pairs one processor call may yield; past it the call fails with OverflowError.
     max_outputs: int = 10_000
+    # A processor call running longer than this is a stall (/health failing, no WATCHDOG).
+    stall_timeout: float = 30.0
+    # Restarts at one line before it is dead-lettered as poison.
+    poison_after: int = 3
     allow_redelivery: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
@@ -66,6 +70,7 @@ _PATHS = {"inbox", "outbox", "state_dir", "config"}
 _POSITIVE = {"trace_size", "errors_size", "max_hops", "max_line_bytes", "log_max_bytes",
              "max_outputs"}  # fmt: skip
 _NON_NEGATIVE = {"flush_interval", "partial_timeout", "retention_days", "log_backups"}
+_POSITIVE_TOO = {"stall_timeout", "poison_after"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +139,7 @@ def _coerce(key: str, value: Any, where: str, base: Path) -> Any:
         value = float(value)
     elif kind in ("str", "str | None") and not isinstance(value, str):
         raise ConfigError(f"{where}: {key}: expected a string, got {value!r}")
-    if key in _POSITIVE and value <= 0:
+    if (key in _POSITIVE or key in _POSITIVE_TOO) and value <= 0:
         raise ConfigError(f"{where}: {key}: must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"{where}: {key}: must not be negative, got {value!r}")

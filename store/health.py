@@ -19,19 +19,25 @@ CHECKS = ("engine", "disk", "database", "watcher", "sinks")
 class HealthBoard:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # check -> owner -> (status, reason, since)
-        self._checks: dict[str, dict[str, tuple[str, str | None, float]]] = {}
+        # check -> owner -> (status, reason, since, details)
+        self._checks: dict[str, dict[str, tuple[str, str | None, float, dict[str, Any]]]] = {}
 
-    def set(self, check: str, status: str, reason: str | None = None, *, owner: str = "") -> bool:
-        """Set one owner's view of a check; True when it changed."""
+    def set(
+        self,
+        check: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        owner: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        """Set one owner's view of a check; True when its status or reason changed."""
         with self._lock:
             owners = self._checks.setdefault(check, {})
             old = owners.get(owner)
-            if old is not None and old[0] == status and old[1] == reason:
-                return False
             since = old[2] if old is not None and old[0] == status else time.time()
-            owners[owner] = (status, reason, since)
-            return True
+            owners[owner] = (status, reason, since, details or {})
+            return old is None or old[0] != status or old[1] != reason
 
     def ok(self, check: str, *, owner: str = "") -> bool:
         return self.set(check, OK, None, owner=owner)
@@ -46,11 +52,12 @@ class HealthBoard:
         out: dict[str, dict[str, Any]] = {}
         for check in (*CHECKS, *sorted(set(copied) - set(CHECKS))):
             owners = copied.get(check, {})
-            worst = max(owners.values(), key=lambda e: _RANK[e[0]], default=(OK, None, 0.0))
+            worst = max(owners.values(), key=lambda e: _RANK[e[0]], default=(OK, None, 0.0, {}))
             doc: dict[str, Any] = {"status": worst[0]}
             if worst[0] != OK:
                 doc["reason"] = worst[1]
                 doc["since"] = worst[2]
+                doc.update(worst[3])
             out[check] = doc
         return out
 

@@ -15,7 +15,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from processors.errors import ConfigError
+from store.errors import ConfigError
 from store.checkpoints import CheckpointStore
 
 MARKER_NAME = ".inboxd-state"

@@ -14,7 +14,6 @@ checkpoints, so nothing is lost or doubled.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,14 +22,16 @@ from typing import Protocol
 from processors.options import Settings
 from processors.router import Router
 from store.checkpoints import CheckpointStore
-from store.health import DEGRADED
+from store.health import DEGRADED, FAILING
 from store.outbox import recover
 from store.records import DeadLetter, ErrorRecord
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.faults import SharedFault, as_shared
 from watcher.pending import PendingTelemetry, probe_outbox
+from watcher.poison import PoisonGuard
 from watcher.reader import FileReader, Found
+from watcher.stall import StallWatch, in_flight
 
 log = logging.getLogger("inboxd.engine")
 
@@ -47,20 +48,12 @@ SHARED_CHECKS = ("disk", "database")
 
 
 class Notifier(Protocol):
-    def watchdog(self) -> None: ...
     def status(self, text: str) -> None: ...
-    def next_ping_in(self, now: float) -> float: ...
 
 
 class _NullNotifier:
-    def watchdog(self) -> None:
-        return None
-
     def status(self, text: str) -> None:
         return None
-
-    def next_ping_in(self, now: float) -> float:
-        return math.inf
 
 
 class Engine:
@@ -101,6 +94,11 @@ class Engine:
         self._last_lines = 0.0
         self._last_commit = 0.0
         self._files_generation = -1
+        # Read by the supervising thread (stall watch): the loop's last heartbeat, and
+        # whether it is waiting for work rather than working.
+        self.beat = clock()
+        self.idle = False
+        self.stall = StallWatch(settings.stall_timeout)
 
     # -- thread ownership ----------------------------------------------------------------
 
@@ -158,10 +156,12 @@ class Engine:
 
     def step(self, now: float) -> None:
         """One round: (re)open after a fault when due, wait for work, read, commit."""
+        self.beat = now
         if self.reader is None:
             if now < self._retry_at:
-                self.notifier.watchdog()
-                self._stop.wait(min(self._retry_at - now, self.notifier.next_ping_in(now)))
+                self.idle = True
+                self._stop.wait(self._retry_at - now)
+                self.idle = False
                 return
             try:
                 self.reader = self.open()
@@ -203,6 +203,7 @@ class Engine:
                     "outbox cut back to its committed size",
                     extra={"event": "outbox_recovered", "file": rel, "from": was, "to": now},
                 )
+            guard = PoisonGuard.open(s.state_dir, store, files, s.poison_after)
         except Exception as exc:
             store.close()
             shared = as_shared(exc, "outbox recovery")
@@ -210,15 +211,16 @@ class Engine:
                 raise
             raise shared from exc
         self.telemetry.register(self.router.pipeline.names)
+        self.router.on_wave = guard.inflight.mark_processor
         return FileReader(
             settings=s, store=store, outbox=outbox, files=files, route=self._route,
             telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,
+            guard=guard,
         )  # fmt: skip
 
     def _round(self, reader: FileReader, now: float) -> None:
         self._maybe_swap_router()
         todo, final_todo = self._collect(reader, now)
-        self.notifier.watchdog()
         again = reader.process(todo, final=False, tick=self._tick)
         again += reader.process(final_todo, final=True, tick=self._tick)
         self._maybe_commit(reader, now, busy=bool(again) or len(self.dirty) > 0)
@@ -240,9 +242,11 @@ class Engine:
                 self._next_rescan = now
         else:
             deadline = min(self._next_rescan, reader.next_deadline(), self._next_files)
-            timeout = min(deadline - now, self.notifier.next_ping_in(now))
-            wait = max(timeout, 0.0) if not self._stop.is_set() else 0.0
+            wait = max(deadline - now, 0.0) if not self._stop.is_set() else 0.0
+            self.idle = True
             paths, rescan = self.dirty.take(wait)
+            self.idle = False
+            self.beat = self.clock()
             if rescan:
                 self._next_rescan = now
             todo = reader.resolve(paths)
@@ -266,7 +270,6 @@ class Engine:
             else:
                 health.ok(check, owner="engine")
         self.fault = fault
-        self.notifier.watchdog()
 
     def _resume(self) -> None:
         log.info("resumed", extra={"event": "resumed", "after": self.fault and self.fault.reason})
@@ -321,14 +324,41 @@ class Engine:
             self._last_commit = now
 
     def _tick(self) -> bool:
-        """Between two files of a pass: ping the watchdog; True when asked to stop."""
-        self.notifier.watchdog()
+        """Between two files of a pass: a heartbeat; True when asked to stop."""
+        self.beat = self.clock()
         return self._stop.is_set()
+
+    def watch(self, now: float) -> float:
+        """Seconds the engine has been stalled (0.0 when it progresses or waits for work).
+
+        Called by the supervising thread a few times a second; turns the `engine` check
+        of /health `failing` while stalled, naming the processor, file and line.
+        """
+        thread = self._thread
+        sample = in_flight(thread.ident if thread is not None else None)
+        stuck = self.stall.check(now, sample, self.beat, self.idle)
+        self.telemetry.set_gauge("engine_stalled_seconds", stuck)
+        health = self.telemetry.health
+        if not stuck:
+            if health.ok("engine", owner="stall"):
+                log.info("engine progressing again", extra={"event": "unstalled"})
+            return 0.0
+        what = sample.processor if sample is not None else "the engine loop"
+        where = f" on {sample.file} line {sample.line_no}" if sample is not None else ""
+        reason = f"{what} has not returned for {stuck:.0f} s{where}"
+        details = {"processor": sample.processor if sample else None,
+                   "file": sample.file if sample else None,
+                   "line_no": sample.line_no if sample else None,
+                   "seconds": round(stuck, 1)}  # fmt: skip
+        if health.set("engine", FAILING, reason, owner="stall", details=details):
+            log.error("engine stalled: %s", reason, extra={"event": "stalled", **details})
+        return stuck
 
     def _maybe_swap_router(self) -> None:
         with self._swap_lock:
             router, self._next_router = self._next_router, None
         if router is not None:
+            router.on_wave = self.router.on_wave
             self.router = router
             self.telemetry.register(router.pipeline.names)
             log.info("pipeline reloaded", extra={"event": "reloaded"})
@@ -340,7 +370,9 @@ class Engine:
         self, lines: list[str], file: str, first_line_no: int
     ) -> tuple[list[str], list[DeadLetter]]:
         """Route one chunk; its telemetry is published when its lines are committed."""
+        self.beat = self.clock()
         routed = self.router.route(lines, file, first_line_no)
+        self.beat = self.clock()
         self.pending.add(routed)
         if routed.errors:
             _log_errors(routed.errors)

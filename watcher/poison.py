@@ -105,7 +105,7 @@ class PoisonGuard:
         suspect = _load(store)
         if died is not None:
             tracked = files.get((died.dev, died.ino))
-            if tracked is None or tracked.lines >= died.last:
+            if tracked is not None and tracked.lines >= died.last:
                 suspect = None  # what was in flight was committed after all
             else:
                 deaths = suspect.deaths + 1 if suspect is not None and suspect.covers(died) else 1

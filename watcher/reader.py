@@ -28,6 +28,7 @@ from store.telemetry import Telemetry
 from watcher.copies import CopyMatcher
 from watcher.faults import FaultBook, SharedFault, as_shared, is_shared_os_error, reason_of
 from watcher.filters import PathFilter
+from watcher.poison import PoisonGuard
 from watcher.tailer import check_identity, fingerprint, open_regular, scan, tail_print
 from watcher.writing import OutboxWriter
 
@@ -67,6 +68,7 @@ class FileReader:
         telemetry: Telemetry,
         clock: Callable[[], float] = time.monotonic,
         on_commit: Callable[[], None] | None = None,
+        guard: PoisonGuard | None = None,
     ) -> None:
         self.settings = settings
         self.inbox = settings.inbox.resolve()
@@ -81,7 +83,8 @@ class FileReader:
         self.clock = clock
         self.faults = FaultBook()
         self.copies = CopyMatcher(store.load_copies(time.time()))
-        self.writer = OutboxWriter(self.outbox, route, telemetry)
+        self.guard = guard
+        self.writer = OutboxWriter(self.outbox, route, telemetry, guard)
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}
         self._forget: list[tuple[int, int]] = []
@@ -444,6 +447,8 @@ class FileReader:
         self._fds.clear()
         self.outbox.close()
         self.store.close()
+        if self.guard is not None:
+            self.guard.close()
 
 
 __all__ = ["FileReader", "Found"]

@@ -1,7 +1,7 @@
 """Seeing what the processing thread is doing: the processor call in flight, and stalls.
 
 The hot path pays nothing for this. The supervisor (main thread) samples the engine
-thread's Python stack a few times a second: the router's loop keeps the processor
+thread's Python stack a few times a second: the router's loops keep the processor
 (`node`), the batch (`batch`: file, first line number) and the line's place in it (`o`,
 or `item[0]`) in local variables, which a frame exposes. A call is in flight while one
 of the router's frames is on the stack; progress is a change of (processor, line) or a
@@ -12,6 +12,7 @@ a stall: /health turns `failing`, and WATCHDOG=1 stops so systemd restarts a hun
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from types import FrameType
@@ -19,7 +20,9 @@ from typing import Any
 
 import processors.router as router_module
 
-_ROUTER_FILE = router_module.__file__
+# The router and the loops it runs live in this folder; user code and the built-ins
+# have no `node` and `batch` locals.
+_ROUTER_DIR = os.path.dirname(router_module.__file__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,7 @@ def in_flight(thread_id: int | None) -> InFlight | None:
         return None
     frame: FrameType | None = sys._current_frames().get(thread_id)
     while frame is not None:
-        if frame.f_code.co_filename == _ROUTER_FILE:
+        if frame.f_code.co_filename.startswith(_ROUTER_DIR):
             found = _from_locals(frame.f_locals)
             if found is not None:
                 return found

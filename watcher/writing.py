@@ -18,6 +18,7 @@ from store.paths import shown
 from store.records import DeadLetter, ErrorRecord
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
+from watcher.poison import PoisonGuard
 from watcher.tailer import read_chunk
 
 log = logging.getLogger("inboxd.watcher")
@@ -30,10 +31,13 @@ RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
 class OutboxWriter:
     """Reads, routes and writes; keeps what the next commit must hold."""
 
-    def __init__(self, outbox: Outbox, route: RouteFn, telemetry: Telemetry) -> None:
+    def __init__(
+        self, outbox: Outbox, route: RouteFn, telemetry: Telemetry, guard: PoisonGuard | None
+    ) -> None:
         self.outbox = outbox
         self.route = route
         self.telemetry = telemetry
+        self.guard = guard
         self.deadletters: list[DeadLetter] = []
         self.pending_bytes = 0
 
@@ -55,7 +59,12 @@ class OutboxWriter:
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
             if chunk.lines:
-                out, dead = self.route(chunk.lines, name, chunk.first_line_no)
+                if self.guard is not None:
+                    out, dead = self.guard.route(
+                        self.route, tracked.key, chunk.lines, name, chunk.first_line_no
+                    )
+                else:
+                    out, dead = self.route(chunk.lines, name, chunk.first_line_no)
                 self._write(tracked.outbox, out, name)
                 self.deadletters.extend(dead)
             tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
