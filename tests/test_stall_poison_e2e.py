@@ -122,7 +122,7 @@ def test_a_line_that_kills_the_process_is_quarantined(
 ) -> None:
     d = make_daemon(config=config(tmp_path, "deadly", poison_after=3))
     lines = [f"line {i}" for i in range(5000)]
-    lines[3210] = "line 3210 KILL-ME"
+    lines[3210] = "line 3210 KILL-ME password=hunter2"
     d.inbox.mkdir(parents=True, exist_ok=True)
     (d.inbox / "a.log").write_text("".join(x + "\n" for x in lines))
     expected = Counter(lines[:3210] + lines[3211:])
@@ -138,6 +138,7 @@ def test_a_line_that_kills_the_process_is_quarantined(
     d.stop()
     assert [(x["line_no"], x["processor"]) for x in dead] == [(3211, "deadly")]
     assert dead[0]["message"].startswith("Poison: the daemon stopped 3 times")
+    assert "KILL-ME" in dead[0]["line"] and "hunter2" not in dead[0]["line"]
     assert restarts == 3
     db = sqlite3.connect(d.state_dir / "inboxd.db")
     assert db.execute("SELECT count(*) FROM deadletter").fetchone()[0] == 1

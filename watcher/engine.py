@@ -212,6 +212,7 @@ class Engine:
             raise shared from exc
         self.telemetry.register(self.router.pipeline.names)
         self.router.on_wave = guard.inflight.mark_processor
+        guard.keep = lambda text: self.router.keeper.line(text, whole=True)
         return FileReader(
             settings=s, store=store, outbox=outbox, files=files, route=self._route,
             telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,

@@ -90,6 +90,8 @@ class PoisonGuard:
         self.inflight = inflight
         self.suspect = suspect
         self.poison_after = poison_after
+        # What a dead letter keeps of the line (keep_lines: masked, whole or nothing).
+        self.keep: Callable[[str], str | None] = lambda text: text
 
     @classmethod
     def open(
@@ -153,7 +155,10 @@ class PoisonGuard:
         message = f"Poison: the daemon stopped {s.deaths} times on this line"
         log.error(message, extra={"event": "poison", "file": file, "line_no": line_no,
                                   "processor": s.processor})  # fmt: skip
-        return DeadLetter(time.time(), file, line_no, "start", s.processor or "?", message, line)
+        kept = self.keep(line)
+        return DeadLetter(
+            time.time(), file, line_no, "start", s.processor or "?", message, kept or ""
+        )
 
     def close(self) -> None:
         self.inflight.clear()
