@@ -1,7 +1,7 @@
 """The dashboard page in headless Chromium, against the real daemon started as a user does.
 
-Set INBOXD_SCREENSHOT=docs/dashboard.png (and optionally INBOXD_SCREENSHOT_FEED_S=60) to
-refresh the screenshot in the docs.
+Set INBOXD_SCREENSHOT=<file.png> (and optionally INBOXD_SCREENSHOT_FEED_S=60) to keep
+this test's screenshot; the ones in docs/ come from test_dashboard_layout.py.
 """
 
 from __future__ import annotations

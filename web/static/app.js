@@ -23,7 +23,6 @@
     "24h": { span: 86400, step: 600 },
     "7d": { span: 604800, step: 3600 },
   };
-  const SVG_NS = "http://www.w3.org/2000/svg";
 
   const $ = (id) => document.getElementById(id);
 
@@ -40,6 +39,8 @@
     errorsTotal: -1,
     errorsFilter: "",
     errorItems: [], // newest last, at most ERRORS_LIMIT
+    expanded: new Set(), // keys of the error rows opened to show their details
+    fileSeen: new Map(), // path -> {offset, t, rate}: per-file read rates
     bytes: 0,
     requests: 0,
   };
@@ -50,12 +51,6 @@
     const node = document.createElement(tag);
     if (className) node.className = className;
     if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function svg(tag, attrs) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
     return node;
   }
 
@@ -253,7 +248,7 @@
       row.dataset.processor = name;
       cell(row, fmtCount(s.count), "num count");
       cell(row, fmtRate(rateOf(name)), "num rate");
-      cell(row, s.count ? fmtSeconds(s.time / s.count) : "–", "num");
+      cell(row, s.count ? fmtSeconds(s.time / s.count) : "–", "num opt");
       cell(row, fmtCount(s.errors), s.errors ? "num errors bad" : "num errors");
       cell(row, fmtCount(s.retries), s.retries ? "num warn" : "num");
       return row;
@@ -322,76 +317,6 @@
     return { series: out, errors: points(errs), from, to, step };
   }
 
-  function niceMax(v) {
-    if (!(v > 0)) return 1;
-    const exp = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) {
-      if (v <= m * exp) return m * exp;
-    }
-    return 10 * exp;
-  }
-
-  function timeLabel(t, span) {
-    const d = new Date(t * 1000);
-    if (span > 2 * 86400) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}h`;
-    if (span > 3600) return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  }
-
-  function drawChart(containerId, data, opts) {
-    const box = $(containerId);
-    const width = Math.max(box.clientWidth, 200);
-    const height = opts.height;
-    const m = { l: 48, r: 10, t: 8, b: opts.axis ? 20 : 6 };
-    const w = width - m.l - m.r;
-    const h = height - m.t - m.b;
-    let peak = 0;
-    for (const points of data.lines.values()) for (const [, v] of points) peak = Math.max(peak, v);
-    for (const [, v] of data.bars || []) peak = Math.max(peak, v);
-    const top = niceMax(peak);
-    const span = data.to - data.from;
-    const x = (t) => m.l + ((t - data.from) / span) * w;
-    const y = (v) => m.t + h - (v / top) * h;
-
-    const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
-    root.appendChild(svg("title")).textContent = opts.title;
-    const ticks = opts.axis ? 4 : 2;
-    for (let i = 0; i <= ticks; i += 1) {
-      const v = (top * i) / ticks;
-      root.appendChild(svg("line", { x1: m.l, x2: m.l + w, y1: y(v), y2: y(v), class: "grid" }));
-      const label = svg("text", { x: m.l - 6, y: y(v) + 4, class: "axis end" });
-      label.textContent = fmtRate(v);
-      root.appendChild(label);
-    }
-    if (opts.axis) {
-      for (let i = 0; i <= 5; i += 1) {
-        const t = data.from + (span * i) / 5;
-        const anchor = i === 0 ? "start" : i === 5 ? "end" : "middle";
-        const label = svg("text", { x: x(t), y: height - 4, class: "axis " + anchor });
-        label.textContent = timeLabel(t, span);
-        root.appendChild(label);
-      }
-    }
-    if (data.bars) {
-      const bw = Math.max(1, (data.step / span) * w - 1);
-      for (const [t, v] of data.bars) {
-        if (v <= 0) continue;
-        root.appendChild(
-          svg("rect", { x: x(t) - bw, y: y(v), width: bw, height: Math.max(1, y(0) - y(v)), class: "bar" }),
-        );
-      }
-    }
-    for (const [name, points] of data.lines) {
-      if (points.length < 2) continue;
-      const d = points.map(([t, v], i) => `${i ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`);
-      root.appendChild(svg("path", { d: d.join(""), class: "series s" + colourOf(name) }));
-    }
-    const caption = svg("text", { x: m.l + 6, y: m.t + 12, class: "caption" });
-    caption.textContent = opts.title;
-    root.appendChild(caption);
-    box.replaceChildren(root);
-  }
-
   function drawCharts() {
     if (!state.visible.has("chart")) return;
     let data;
@@ -399,15 +324,17 @@
     else if (state.history && state.history.range === state.range) {
       data = historySeries(state.range, state.history.rows);
     } else return;
-    drawChart("chart", { lines: data.series, from: data.from, to: data.to, step: data.step }, {
+    const { from, to, step } = data;
+    window.InboxdChart.draw($("chart"), { lines: data.series, from, to, step, unit: "/s" }, {
       height: 190,
       axis: true,
       title: "lines/s per processor",
+      colourOf,
     });
-    drawChart(
-      "chart-errors",
-      { lines: new Map(), bars: data.errors, from: data.from, to: data.to, step: data.step },
-      { height: 70, axis: false, title: "errors/s" },
+    window.InboxdChart.draw(
+      $("chart-errors"),
+      { lines: new Map(), bars: data.errors, barLabel: "errors", unit: "/s", from, to, step },
+      { height: 70, axis: false, title: "errors/s", colourOf },
     );
     const legend = $("legend");
     legend.replaceChildren(
@@ -461,28 +388,95 @@
     const fresh = items.filter((e) => !(e.time === last && skip-- > 0));
     state.errorItems = held.concat(fresh).slice(-ERRORS_LIMIT);
     if (fresh.length === 0 && held.length > 0) return;
-    fill("errors", state.errorItems.slice().reverse(), (e) => {
-      const row = el("tr");
+    renderErrors();
+  }
+
+  function errorKey(e) {
+    return [e.time, e.processor, e.file, e.line_no, e.attempt, e.message].join("|");
+  }
+
+  // One row per error; a click opens the details below it: attempt, where, the whole
+  // line and the traceback.
+  function renderErrors() {
+    const items = state.errorItems.slice().reverse();
+    const rows = [];
+    for (const e of items) {
+      const key = errorKey(e);
+      const row = el("tr", "error-row");
+      row.tabIndex = 0;
+      row.setAttribute("aria-expanded", String(state.expanded.has(key)));
       cell(row, fmtTime(e.time), "nowrap muted");
       cell(row, e.processor, "nowrap");
-      cell(row, where(e.file, e.line_no), "mono where");
+      cell(row, where(e.file, e.line_no), "mono where clip opt").title = where(e.file, e.line_no);
       const what = cell(row, "", "what");
       what.appendChild(el("div", "bad", e.message));
-      if (e.line !== null && e.line !== undefined) what.appendChild(el("div", "mono line", e.line));
-      return row;
-    });
+      if (e.line !== null && e.line !== undefined) what.appendChild(el("div", "mono line clamp", e.line));
+      const toggle = () => {
+        if (state.expanded.has(key)) state.expanded.delete(key);
+        else state.expanded.add(key);
+        renderErrors();
+      };
+      row.addEventListener("click", toggle);
+      row.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          toggle();
+        }
+      });
+      rows.push(row);
+      if (state.expanded.has(key)) rows.push(errorDetail(e));
+    }
+    $("errors").replaceChildren(...rows);
+    $("errors-empty").hidden = items.length > 0;
+  }
+
+  function errorDetail(e) {
+    const row = el("tr", "error-detail");
+    const td = el("td");
+    td.colSpan = 4;
+    const facts = el("div", "detail-facts");
+    if (e.attempt !== undefined && e.attempt !== null) facts.appendChild(el("span", "", `attempt ${e.attempt}`));
+    facts.appendChild(el("span", "mono", where(e.file, e.line_no) || "no file"));
+    facts.appendChild(el("span", "muted", fmtTime(e.time)));
+    td.appendChild(facts);
+    if (e.line !== null && e.line !== undefined) td.appendChild(el("div", "mono line", e.line));
+    const trace = e.traceback ? e.traceback : "no traceback recorded";
+    td.appendChild(el("pre", "traceback" + (e.traceback ? "" : " muted"), trace));
+    row.appendChild(td);
+    return row;
+  }
+
+  // Per-file read rate from successive offsets (smoothed), and the time to catch up.
+  function fileRate(f, now) {
+    const seen = state.fileSeen.get(f.path);
+    let rate = seen ? seen.rate : NaN;
+    if (seen && now > seen.t && f.offset >= seen.offset) {
+      const instant = (f.offset - seen.offset) / (now - seen.t);
+      rate = Number.isFinite(rate) ? 0.5 * rate + 0.5 * instant : instant;
+    }
+    state.fileSeen.set(f.path, { offset: f.offset, t: now, rate });
+    return rate;
+  }
+
+  function catchUp(f, rate) {
+    if (f.lag <= 0) return "caught up";
+    if (!(rate > 0)) return f.state === "error" ? "stopped" : "–";
+    return fmtDuration(f.lag / rate);
   }
 
   function renderFiles(items) {
+    const now = Date.now() / 1000;
     fill("files", items, (f) => {
+      const rate = fileRate(f, now);
       const row = el("tr");
-      cell(row, f.path, "mono path clip").title = f.path;
-      cell(row, fmtBytes(f.size), "num");
-      cell(row, fmtBytes(f.offset), "num");
+      const title = `${f.path} → outbox ${f.outbox}` + (f.reason ? `\n${f.reason}` : "");
+      cell(row, f.path, "mono path clip").title = title;
       cell(row, fmtBytes(f.lag), f.lag > 0 ? "num warn" : "num");
+      cell(row, Number.isFinite(rate) ? fmtBytes(Math.round(rate)) + "/s" : "–", "num rate opt");
+      cell(row, catchUp(f, rate), "num eta");
       cell(row).appendChild(el("span", "pill pill-state state-" + String(f.state).replace(/[^a-z]/g, ""), f.state));
-      cell(row, f.outbox, "mono clip").title = f.outbox;
-      cell(row, fmtCount(f.lines), "num");
+      cell(row, fmtCount(f.lines), "num lines");
+      cell(row, fmtBytes(f.size), "num opt");
       return row;
     });
   }
@@ -493,9 +487,9 @@
     fill("deadletter", items, (d) => {
       const row = el("tr");
       cell(row, fmtTime(d.ts), "nowrap muted");
-      cell(row, where(d.file, d.line_no), "mono");
-      cell(row, d.tag, "mono");
-      cell(row, d.processor, "nowrap");
+      cell(row, where(d.file, d.line_no), "mono where clip").title = where(d.file, d.line_no);
+      cell(row, d.tag, "mono nowrap opt");
+      cell(row, d.processor, "nowrap opt");
       const what = cell(row, "", "what");
       what.appendChild(el("div", "bad", d.message));
       what.appendChild(el("div", "mono line", d.line));
@@ -544,8 +538,8 @@
         if (i) path.appendChild(el("span", "arrow", "→"));
         path.appendChild(el("span", "tag" + (tag === "retry" ? " tag-retry" : tag === "end" ? " tag-end" : ""), tag));
       });
-      cell(row, r.file, "mono");
-      cell(row, r.line_no, "num");
+      cell(row, r.file, "mono opt");
+      cell(row, r.line_no, "num opt");
       cell(row, r.line, "mono line");
       return row;
     });
