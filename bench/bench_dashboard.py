@@ -51,7 +51,7 @@ RANGES: dict[str, tuple[int, int] | None] = {
     "24h": (86400, 600),
     "7d": (604800, 3600),
 }
-PAGE_LOAD = ("/", "/static/style.css", "/static/app.js")
+PAGE_LOAD = ("/", "/static/style.css", "/static/chart.js", "/static/app.js")
 
 
 @dataclass
