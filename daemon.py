@@ -26,6 +26,7 @@ from processors.options import VERSION, Settings, settings_from
 from processors.pipeline import Pipeline, add_import_path, load_pipeline
 from processors.router import Router
 from store.flush import Flusher, flush_once
+from store.health import DEGRADED
 from store.logs import setup_logging
 from store.statemark import check_state
 from store.tap import TapHub
@@ -170,7 +171,6 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
 
 def start_parts(parts: Parts, settings: Settings) -> None:
     """Watch first (no event is missed), then read, flush, serve; READY=1 last."""
-    settings.inbox.mkdir(parents=True, exist_ok=True)
     parts.watcher.start()
     parts.engine.start()
     parts.engine.started.wait()
@@ -232,6 +232,10 @@ def supervise(
     """Wait for a stop signal; reload on SIGHUP; fail fast when a worker thread dies."""
     while not stop.wait(SUPERVISE_S):
         parts.watcher.check()
+        if parts.watcher.problem is None:
+            parts.engine.telemetry.health.ok("watcher")
+        else:
+            parts.engine.telemetry.health.set("watcher", DEGRADED, parts.watcher.problem)
         # WATCHDOG=1 while the engine progresses, however slowly; none while it is
         # stalled, so systemd restarts a hung engine and never a slow one.
         if not parts.engine.watch(time.monotonic()):
@@ -276,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         settings, pipeline = load(argv)
         if not settings.once:
             raise_open_files_limit()
-        check_state(settings.outbox, settings.db_path, allow_redelivery=settings.allow_redelivery)
+        check_state(
+            settings.inbox,
+            settings.outbox,
+            settings.db_path,
+            allow_redelivery=settings.allow_redelivery,
+        )
         teardown = start_logging(settings)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)

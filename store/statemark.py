@@ -15,8 +15,8 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from store.errors import ConfigError
 from store.checkpoints import CheckpointStore
+from store.errors import ConfigError
 
 MARKER_NAME = ".inboxd-state"
 INSTANCE_KEY = "instance"
@@ -76,13 +76,14 @@ def _open_state(db_path: Path) -> tuple[CheckpointStore, bool]:
     return store, new
 
 
-def check_state(outbox: Path, db_path: Path, *, allow_redelivery: bool) -> None:
+def check_state(inbox: Path, outbox: Path, db_path: Path, *, allow_redelivery: bool) -> None:
     """Refuse to start (ConfigError) when the outbox was written under another database,
-    or when the state folder or the outbox cannot be written."""
-    try:
-        outbox.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{outbox}: outbox cannot be made: {exc.strerror}") from None
+    or when the inbox, the outbox or the state folder cannot be made or written."""
+    for folder, what in ((inbox, "inbox"), (outbox, "outbox")):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{folder}: {what} cannot be made: {exc.strerror}") from None
     store, new = _open_state(db_path)
     try:
         instance = store.get_meta(INSTANCE_KEY)

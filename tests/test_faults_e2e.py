@@ -299,3 +299,31 @@ def test_idle_clients_never_starve_the_inbox_of_descriptors(
         for s in clients:
             s.close()
     d.stop()
+
+
+def test_an_inbox_replaced_by_a_file_is_degraded_until_it_is_a_folder_again(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    d = make_daemon(config=write_config(tmp_path / "conf")).start()
+    append(d.inbox / "a.log", ["before"])
+    wait_for(lambda: (d.outbox / "a.log").is_file(), 20, "first file")
+    shutil.rmtree(d.inbox)
+    d.inbox.write_text("not a folder\n")
+    check = wait_for(lambda: health(d)["checks"]["watcher"]["status"] == "degraded"
+                     and health(d)["checks"]["watcher"], 20, "watcher degraded")  # fmt: skip
+    assert "cannot watch" in check["reason"]
+    assert d.is_running()
+    d.inbox.unlink()
+    d.inbox.mkdir()
+    wait_for(lambda: health(d)["status"] == "ok", 20, "watching again")
+    append(d.inbox / "b.log", ["after"])
+    wait_for(lambda: (d.outbox / "b.log").is_file(), 10, "read again by events")
+    d.stop()
+
+
+def test_an_inbox_path_that_is_a_file_at_start_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "inbox").write_text("a file\n")
+    done = run_cli("--once", "--inbox", str(tmp_path / "inbox"), "--outbox",
+                   str(tmp_path / "outbox"), "--state-dir", str(tmp_path / "var"))  # fmt: skip
+    assert done.returncode == 2
+    assert "inbox cannot be made" in done.stderr and "Traceback" not in done.stderr

@@ -13,6 +13,7 @@ checkpoints, so nothing is lost or doubled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -99,6 +100,7 @@ class Engine:
         self.beat = clock()
         self.idle = False
         self.stall = StallWatch(settings.stall_timeout)
+        self._stalled = False
 
     # -- thread ownership ----------------------------------------------------------------
 
@@ -187,8 +189,9 @@ class Engine:
     def open(self) -> FileReader:
         """Load the checkpoints, cut the outbox back to them, and make a reader."""
         s = self.settings
-        try:
+        with contextlib.suppress(OSError):  # a missing inbox is the watcher's to report
             s.inbox.mkdir(parents=True, exist_ok=True)
+        try:
             s.outbox.mkdir(parents=True, exist_ok=True)
             store = CheckpointStore(s.db_path)
         except Exception as exc:
@@ -341,8 +344,9 @@ class Engine:
         self.telemetry.set_gauge("engine_stalled_seconds", stuck)
         health = self.telemetry.health
         if not stuck:
-            if health.ok("engine", owner="stall"):
+            if health.ok("engine", owner="stall") and self._stalled:
                 log.info("engine progressing again", extra={"event": "unstalled"})
+            self._stalled = False
             return 0.0
         what = sample.processor if sample is not None else "the engine loop"
         where = f" on {sample.file} line {sample.line_no}" if sample is not None else ""
@@ -351,8 +355,10 @@ class Engine:
                    "file": sample.file if sample else None,
                    "line_no": sample.line_no if sample else None,
                    "seconds": round(stuck, 1)}  # fmt: skip
-        if health.set("engine", FAILING, reason, owner="stall", details=details):
+        health.set("engine", FAILING, reason, owner="stall", details=details)
+        if not self._stalled:
             log.error("engine stalled: %s", reason, extra={"event": "stalled", **details})
+        self._stalled = True
         return stuck
 
     def _maybe_swap_router(self) -> None:

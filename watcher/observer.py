@@ -77,6 +77,8 @@ class InboxWatcher:
         self.dirty = dirty
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._watched: tuple[int, int] | None = None
+        # Why the inbox is not watched now (None while it is): /health's `watcher` check.
+        self.problem: str | None = None
 
     def start(self) -> None:
         if self._observer is not None:
@@ -98,6 +100,9 @@ class InboxWatcher:
             observer.join(timeout=5)
 
     def is_alive(self) -> bool:
+        """True while watching, and while waiting for the inbox to be a folder again."""
+        if self.problem is not None:
+            return True
         return self._observer is not None and self._observer.is_alive()
 
     def check(self) -> bool:
@@ -107,19 +112,25 @@ class InboxWatcher:
         again) no event would ever come, and only the periodic rescan would read files.
         Called from the main thread's supervision loop; a stat per call.
         """
+        if self._observer is None and self.problem is None:
+            return False  # not started (or stopped)
         current = self._identity()
-        if self._observer is None or (current == self._watched and self._is_watching()):
+        if self._observer is not None and current == self._watched and self._is_watching():
             return False
-        log.warning(
-            "inbox was removed or replaced; watching it again",
-            extra={"event": "inbox_rewatched", "inbox": str(self.inbox)},
-        )
+        if self.problem is None:
+            log.warning(
+                "inbox was removed or replaced; watching it again",
+                extra={"event": "inbox_rewatched", "inbox": str(self.inbox)},
+            )
         self.stop()
         try:
             self.start()
         except OSError as exc:
-            log.error("cannot watch the inbox: %s", exc, extra={"event": "inbox_unwatchable"})
+            if self.problem is None:
+                log.error("cannot watch the inbox: %s", exc, extra={"event": "inbox_unwatchable"})
+            self.problem = f"cannot watch {self.inbox}: {exc.strerror or exc}"
             return False
+        self.problem = None
         self.dirty.mark_rescan()
         return True
 
