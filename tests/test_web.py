@@ -106,6 +106,8 @@ def test_errors_newest_last_with_limit_and_processor(tmp_path: Path) -> None:
         "file": "a.log",
         "line_no": 1,
         "line": "first",
+        "attempt": 1,
+        "traceback": None,
     }
     assert [e["line"] for e in everything] == ["first", "second", "third"]
     assert [e["line"] for e in last] == ["third"]
@@ -232,6 +234,8 @@ def test_history_endpoints_read_the_database(tmp_path: Path) -> None:
             "file": "g",
             "line_no": 2,
             "line": None,
+            "attempt": None,
+            "traceback": None,
         }
     ]
     assert [d["line"] for d in letters] == ["line 1", "line 2"]
