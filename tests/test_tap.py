@@ -17,6 +17,7 @@ from daemon_fixtures import REPO, MakeDaemon, daemon_env
 from net_fixtures import wait_for
 from web_fixtures import make_context, no_thread_leak, serving  # noqa: F401
 
+from processors.builtin import mask_secrets
 from processors.pipeline import load_pipeline
 from processors.router import Router
 from store.telemetry import Telemetry
@@ -101,6 +102,7 @@ def test_tap_streams_paths_with_file_and_line_and_filters(tmp_path: Path) -> Non
         events = sse_events(url, {"limit": 4, "seconds": 10})
         warn_only = sse_events(url, {"limit": 3, "tag": "warn", "seconds": 10})
         other_file = sse_events(url, {"limit": 1, "file": "sys/*.log", "seconds": 1})
+        secret = sse_events(url, {"limit": 1, "tag": "error", "seconds": 10})
     assert len(events) == 4
     assert {tuple(e["path"]) for e in events} <= {
         ("start", "info", "redact", "end"),
@@ -113,6 +115,7 @@ def test_tap_streams_paths_with_file_and_line_and_filters(tmp_path: Path) -> Non
     assert first["line"] == INPUT[first["line_no"] - 1]
     assert len(warn_only) == 3 and all("warn" in e["path"] for e in warn_only)
     assert other_file == []
+    assert [e["line"] for e in secret] == ["ERROR four password=***"], "masked like /traces"
     wait_for(lambda: ctx.telemetry.tap.count() == 0, 5, "every client unsubscribed")
 
 
@@ -152,7 +155,9 @@ def test_tap_subcommand_prints_path_file_line_and_text(tmp_path: Path) -> None:
         "start>info>redact>end  app/b.log:1",
         "start>warn>redact>end  app/b.log:2",
     }
-    assert all(ln.rsplit("  ", 1)[1] in INPUT for ln in printed)
+    shown = {mask_secrets(line) for line in INPUT}  # keep_lines = "redacted" by default
+    assert all(ln.rsplit("  ", 1)[1] in shown for ln in printed), printed
+    assert "password=x" not in result.stdout
     assert refused.returncode == 1 and "401" in refused.stderr and "INBOXD_TOKEN" in refused.stderr
 
 
