@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
 import pytest
 
+from processors import shape
 from processors.builtin import (
     Throttle,
     drop,
@@ -162,6 +164,14 @@ def test_redact_secrets_is_linear_on_a_hostile_long_line() -> None:
     t0 = time.perf_counter()
     assert list(redact_secrets(line)) == [("end", line)]
     assert time.perf_counter() - t0 < 5.0
+
+
+@pytest.mark.parametrize(
+    "fn", [tag_router, filter_errors, keep, drop, redact_secrets], ids=lambda f: f.__name__
+)
+def test_builtins_prove_their_output_shape(fn: Callable[[str], Iterable[tuple[str, str]]]) -> None:
+    """The router runs them in its fast loops only while their code proves literal pairs."""
+    assert shape.is_literal(fn, max_outputs=1)
 
 
 def test_keep_and_drop() -> None:
