@@ -221,6 +221,10 @@ def is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
+def test_the_quick_boundary_characters_are_not_word_characters() -> None:
+    assert not [c for c in fast._SPACE_OR_PUNCT if re.match(r"\w", c)]
+
+
 @pytest.mark.parametrize("which", ["engine", "folded"])
 def test_word_characters_are_the_engines(which: str) -> None:
     """`\\w` is `is_word`, and folding keeps a word character one and a non-word not."""
