@@ -75,14 +75,10 @@ _SECRET = re.compile(
 _SECRET_WORD = re.compile(
     r"""(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)["']?\s*[:=]"""
 )
-_SECRET_HINTS = (
-    ("pass", (0,)),
-    ("pwd", (0,)),
-    ("secret", (0,)),
-    ("token", (0,)),
-    ("auth", (0,)),
-    ("key", (3, 4, 6, 7)),
-)
+_SECRET_HINTS = ("pass", "pwd", "secret", "token", "auth")
+# `key` ends `apikey`, `api_key`, `accesskey`, `access-key`...: how far before it the word
+# starts, by the character right before it.
+_KEY_OFFSETS = {"_": (4, 7), "-": (4, 7), "i": (3,), "s": (6,)}
 _SEPARATORS = frozenset("_.-")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
@@ -240,14 +236,20 @@ def _mask_secrets(text: str, folded: str) -> str:
 
 def _secret_words(folded: str) -> list[int]:
     """Where a secret word starts that a key/value separator follows (`token:`, `pwd=`)."""
+    match = _SECRET_WORD.match
     words = []
-    for hint, offsets in _SECRET_HINTS:
+    for hint in _SECRET_HINTS:
         at = folded.find(hint)
         while at >= 0:
-            for offset in offsets:
-                if at >= offset and _SECRET_WORD.match(folded, at - offset) is not None:
-                    words.append(at - offset)
+            if match(folded, at) is not None:
+                words.append(at)
             at = folded.find(hint, at + 1)
+    at = folded.find("key")
+    while at >= 0:
+        for offset in _KEY_OFFSETS.get(folded[at - 1 : at], ()):
+            if at >= offset and match(folded, at - offset) is not None:
+                words.append(at - offset)
+        at = folded.find("key", at + 1)
     return words
 
 
