@@ -9,6 +9,7 @@ the rules of `redact_secrets` ("redacted", the default), as is ("full"), or not 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ KEEP_LINES = ("redacted", "full", "none")
 # quote it; a shorter one could not be told from the message's own words.
 QUOTED_LINE_MIN_CHARS = 8
 ELIDED = "…"
+_mask_secrets: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +52,12 @@ class Keeper:
         The built-in processors cost a few milliseconds to import, which a daemon whose
         pipeline does not use them (and that never records a line) need not pay.
         """
-        from processors.builtin import mask_secrets
+        global _mask_secrets
+        if _mask_secrets is None:
+            from processors.builtin import mask_secrets
 
-        return mask_secrets(text)
+            _mask_secrets = mask_secrets
+        return _mask_secrets(text)
 
     def line(self, text: str, *, whole: bool = False) -> str | None:
         """The copy of a line a record keeps (None with "none").

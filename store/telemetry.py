@@ -23,6 +23,7 @@ from store.records import (
     TraceRecord,
 )
 from store.tap import TapHub
+from store.tracering import TraceRing
 
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces
 # cannot grow memory without limit; what does not fit is counted as dropped.
@@ -66,7 +67,7 @@ class Telemetry:
         self._stats: dict[str, list[float]] = {}
         self._flushed: dict[str, tuple[float, ...]] = {}
         self._errors: deque[ErrorRecord] = deque(maxlen=max(errors_size, 0))
-        self._traces: deque[TraceRecord] = deque(maxlen=max(trace_size, 0))
+        self._traces = TraceRing(trace_size)
         self._pending_errors: list[ErrorRecord] = []
         self._pending_traces: list[TraceRecord] = []
         self._files: list[FileStatus] = []
@@ -120,20 +121,18 @@ class Telemetry:
             self.tap.publish(batch)
         if not self.trace_enabled:
             return
-        keep = self._traces.maxlen or 0
-        ring = batch.records(max(n - keep, 0)) if keep else []
+        self._traces.add_batch(batch)
         with self._lock:
             room = max(PENDING_TRACES_MAX - len(self._pending_traces), 0)
         pending = batch.records(0, room) if room else []
         with self._lock:
-            self._traces.extend(ring)
             self._pending_traces.extend(pending)
             self._counters["traces_dropped"] += n - len(pending)
 
     def add_trace_records(self, records: list[TraceRecord]) -> None:
         """Add finished trace records (the ring keeps the newest, the flusher what fits)."""
+        self._traces.add_records(records)
         with self._lock:
-            self._traces.extend(records)
             room = max(PENDING_TRACES_MAX - len(self._pending_traces), 0)
             self._pending_traces.extend(records[:room])
             self._counters["traces_dropped"] += len(records) - min(room, len(records))
@@ -177,14 +176,10 @@ class Telemetry:
 
     def trace_records(self, limit: int | None = None) -> list[TraceRecord]:
         """Newest last; at most `limit` of the most recent."""
-        with self._lock:
-            records = list(self._traces)
-        if limit is not None:
-            records = records[-limit:] if limit > 0 else []
-        return records
+        return self._traces.records(limit)
 
     def trace_paths(self, limit: int | None = None) -> list[list[str]]:
-        return [list(r.path) for r in self.trace_records(limit)]
+        return [list(path) for path in self._traces.paths(limit)]
 
     def error_records(self, limit: int | None = None) -> list[ErrorRecord]:
         with self._lock:

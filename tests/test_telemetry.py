@@ -10,7 +10,9 @@ from pathlib import Path
 from processors.options import Settings
 from processors.pipeline import Node, Pipeline, load_pipeline, processor_name
 from processors.router import Routed, Router
+from store.records import TraceBatch
 from store.telemetry import Telemetry
+from store.tracering import TraceRing
 from watcher.engine import Engine
 
 DEADLINE_S = 120.0
@@ -179,6 +181,39 @@ def test_trace_ring_keeps_the_newest_trace_size_paths() -> None:
     assert telemetry.trace_paths(limit=2) == paths[-2:]
     assert telemetry.trace_paths(limit=0) == []
     assert [r.as_dict()["line_no"] for r in telemetry.trace_records()] == [17, 18, 19, 20, 21]
+
+
+def test_trace_ring_spans_batches_and_drops_whole_old_slices() -> None:
+    ring = TraceRing(10)
+    router = Router(load_pipeline(None), trace=True)
+    batches = [router.route([f"INFO {b}-{i}" for i in range(4)], "a.log", 1).traces
+               for b in range(6)]  # fmt: skip
+    for batch in batches:
+        assert batch is not None
+        ring.add_batch(batch)
+    lines = [r.line for r in ring.records()]
+    assert lines == [f"INFO {b}-{i}" for b in (3, 4, 5) for i in range(4)][-10:]
+    assert ring.paths(limit=3) == [("start", "info", "redact", "end")] * 3
+    assert [r.line for r in ring.records(limit=5)] == lines[-5:]
+    assert ring.records(limit=0) == [] and ring.records(limit=-1) == []
+    # Only the slices that still hold a path of the window are kept: 3 batches of 4.
+    assert len(ring._slices) == 3
+
+
+def test_trace_ring_builds_records_only_when_read() -> None:
+    calls: list[str] = []
+
+    def keep(text: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    telemetry = Telemetry(trace_enabled=True, trace_size=2)
+    for i in range(100):
+        telemetry.add_traces(TraceBatch(0.0, "a.log", 1, [f"l{i}"], [(0, f"l{i}", "end", None)],
+                                        keep))  # fmt: skip
+    pending = len(calls)
+    assert [r.line for r in telemetry.trace_records()] == ["L98", "L99"]
+    assert len(calls) == pending + 2
 
 
 def test_error_ring_keeps_the_newest_errors_size_errors() -> None:
