@@ -2,7 +2,7 @@
 
 A module named in the config (`"rules:route"`, `"mypkg.rules:route"`) whose top-level
 file or package sits in the config's folder is executed under a private module name
-(`_inboxd_user_rules`), so it may be called `web`, `store`, `processors`, `watcher` or
+(`_inboxd_user_<folder hash>_rules`), so it may be called `web`, `store`, `processors`, `watcher` or
 `daemon` without shadowing inboxd's own packages, and inboxd's packages never shadow it.
 The folder is also appended (not prepended) to `sys.path`, so that `import helpers`
 inside a user module finds its siblings while inboxd's own imports stay its own.
@@ -10,6 +10,7 @@ inside a user module finds its siblings while inboxd's own imports stay its own.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -49,9 +50,13 @@ def find_user_source(module_name: str, folders: list[Path]) -> Path | None:
     return None
 
 
-def private_name(module_name: str) -> str:
-    """The name a user module lives under in `sys.modules`."""
-    return PRIVATE_PREFIX + module_name
+def private_name(module_name: str, folder: Path) -> str:
+    """The name a user module from `folder` lives under in `sys.modules`.
+
+    The folder is part of it, so that two configs' modules of the same name never mix.
+    """
+    digest = hashlib.blake2b(str(folder).encode(), digest_size=4).hexdigest()
+    return f"{PRIVATE_PREFIX}{digest}_{module_name}"
 
 
 def import_user_module(module_name: str, source: Path, *, fresh: set[str] | None) -> ModuleType:
@@ -62,7 +67,9 @@ def import_user_module(module_name: str, source: Path, *, fresh: set[str] | None
     (or whatever the module's own code raises) like `importlib.import_module`.
     """
     head, _, rest = module_name.partition(".")
-    top = private_name(head)
+    top = private_name(
+        head, source.parent.parent if source.name == "__init__.py" else source.parent
+    )
     if fresh is not None and top not in fresh:
         fresh.add(top)
         _forget(top)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,3 +258,65 @@ def test_reload_with_broken_code_is_a_config_error(
     with pytest.raises(ConfigError, match="inboxd_broken_rules"):
         load_pipeline(table, reload=True)
     assert list(running.nodes["start"].fn("x")) == [("end", "x")]
+
+
+# -- user modules beside the config -------------------------------------------------------
+
+
+def test_user_module_named_like_an_inboxd_package_loads_from_its_folder(tmp_path: Path) -> None:
+    import processors
+    from processors.pipeline import load_pipeline
+
+    (tmp_path / "processors.py").write_text('def go(line):\n    yield "end", "mine:" + line\n')
+    pipeline = load_pipeline({"start": "processors:go"}, folders=[tmp_path])
+    assert list(pipeline.nodes["start"].fn("x")) == [("end", "mine:x")]
+    assert sys.modules["processors"] is processors  # inboxd's own package untouched
+    module = pipeline.nodes["start"].fn.__module__
+    assert module.startswith("_inboxd_user_") and module.endswith("_processors")
+
+
+def test_user_package_with_relative_imports_loads_by_path(tmp_path: Path) -> None:
+    from processors.pipeline import load_pipeline
+
+    pkg = tmp_path / "web"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "consts.py").write_text('TAG = "end"\n')
+    (pkg / "rules.py").write_text(
+        "from .consts import TAG\n\ndef go(line):\n    yield TAG, line.upper()\n"
+    )
+    pipeline = load_pipeline({"start": "web.rules:go"}, folders=[tmp_path])
+    assert list(pipeline.nodes["start"].fn("x")) == [("end", "X")]
+
+
+def test_reload_runs_a_by_path_module_and_its_siblings_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processors.pipeline import load_pipeline
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "inboxd_sibling_helper.py").write_text('MARK = "a"\n')
+    (tmp_path / "store.py").write_text(
+        "from inboxd_sibling_helper import MARK\n\ndef go(line):\n    yield 'end', MARK + line\n"
+    )
+    table = {"start": "store:go"}
+    first = load_pipeline(table, folders=[tmp_path])
+    (tmp_path / "inboxd_sibling_helper.py").write_text('MARK = "b"\n')
+    kept = load_pipeline(table, folders=[tmp_path])
+    fresh = load_pipeline(table, folders=[tmp_path], reload=True)
+    assert [list(p.nodes["start"].fn("x")) for p in (first, kept, fresh)] == [
+        [("end", "ax")],
+        [("end", "ax")],
+        [("end", "bx")],
+    ]
+
+
+def test_module_in_a_user_package_that_is_a_plain_module_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    from processors.errors import ConfigError
+    from processors.pipeline import load_pipeline
+
+    (tmp_path / "web.py").write_text("def go(line):\n    yield 'end', line\n")
+    with pytest.raises(ConfigError, match=r"cannot import module 'web\.rules'"):
+        load_pipeline({"start": "web.rules:go"}, folders=[tmp_path])
