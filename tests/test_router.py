@@ -348,8 +348,14 @@ CASES = {
         out=[],
         stats={"not_a_pair": (1, 1, 0)},
         traces=[(L1, [S])],
-        errors=[("not_a_pair", "TypeError: not_a_pair yielded str, expected (tag, line) "
-                 "pairs of str", L1, "m")],
+        errors=[
+            (
+                "not_a_pair",
+                "TypeError: not_a_pair yielded str, expected (tag, line) pairs of str",
+                L1,
+                "m",
+            )
+        ],
         deadletters=[(S, "not_a_pair", L1, "m")],
     ),
     "malformed: three-tuple": Case(
@@ -358,8 +364,15 @@ CASES = {
         out=[],
         stats={"three_tuple": (1, 1, 0)},
         traces=[(L1, [S])],
-        errors=[("three_tuple", "TypeError: three_tuple yielded tuple (str, str, str), "
-                 "expected (tag, line) pairs of str", L1, "m")],
+        errors=[
+            (
+                "three_tuple",
+                "TypeError: three_tuple yielded tuple (str, str, str), "
+                "expected (tag, line) pairs of str",
+                L1,
+                "m",
+            )
+        ],
         deadletters=[(S, "three_tuple", L1, "m")],
     ),
     "malformed: tag not a str": Case(
@@ -368,8 +381,14 @@ CASES = {
         out=[],
         stats={"int_tag": (1, 1, 0)},
         traces=[(L1, [S])],
-        errors=[("int_tag", "TypeError: int_tag yielded tuple (int, str), expected (tag, line) "
-                 "pairs of str", L1, "m")],
+        errors=[
+            (
+                "int_tag",
+                "TypeError: int_tag yielded tuple (int, str), expected (tag, line) pairs of str",
+                L1,
+                "m",
+            )
+        ],
         deadletters=[(S, "int_tag", L1, "m")],
     ),
     "malformed: a bad pair fails the whole call": Case(
