@@ -28,12 +28,6 @@ MODES = {
 LOG_NAME = "app.log"
 CATCH_UP_S = 60.0
 LOGROTATE_TIMEOUT_S = 30
-# The copy logrotate writes (8 KiB at a time) is visible while it grows; the daemon
-# reads it before it reaches the original's checkpoint and takes it for a new file.
-HALF_COPY = (
-    "a copytruncate copy seen while logrotate is still writing it is read from its start "
-    "as a new file into its own outbox file: every line of the copy is doubled"
-)
 
 
 def logrotate_available() -> bool:

@@ -279,3 +279,45 @@ def test_a_file_where_an_outbox_folder_is_stops_that_file_only(tmp_path: Path) -
         assert "IsADirectoryError" in (status["b"].reason or "")
     finally:
         r.reader.close()
+
+
+def test_a_copy_seen_half_written_waits_and_resumes_from_the_checkpoint(tmp_path: Path) -> None:
+    r = Reader(tmp_path)
+    log, copy = r.settings.inbox / "app.log", r.settings.inbox / "app.log.1"
+    data = "".join(x + "\n" for x in lines("a", 0, 2000)).encode()
+    log.write_bytes(data)
+    try:
+        r.pass_()
+        copy.write_bytes(data[:10_000])  # logrotate writes its copy 8 KiB at a time
+        r.pass_()
+        assert "app.log.1" not in {s.path for s in r.reader.statuses()}
+        copy.write_bytes(data)
+        os.truncate(log, 0)
+        append(log, ["after"])
+        r.pass_()
+        r.reader.process(r.reader.due_partials(), final=False)
+        r.reader.commit()
+        assert all_outbox_lines(r) == sorted([*lines("a", 0, 2000), "after"])
+    finally:
+        r.reader.close()
+
+
+def test_a_file_that_only_starts_like_a_copy_is_read_after_the_wait(tmp_path: Path) -> None:
+    r = Reader(tmp_path)
+    now = [1000.0]
+    r.reader.clock = lambda: now[0]
+    log = r.settings.inbox / "app.log"
+    data = "".join(x + "\n" for x in lines("a", 0, 2000)).encode()
+    log.write_bytes(data)
+    try:
+        r.pass_()
+        head = data[: data.rindex(b"\n", 0, 20_000) + 1]
+        (r.settings.inbox / "app.log.old").write_bytes(head)
+        r.pass_()
+        assert "app.log.old" not in {s.path for s in r.reader.statuses()}
+        now[0] += 11.0  # past the wait: a file of its own
+        r.reader.process(r.reader.due_partials(), final=False)
+        r.reader.commit()
+        assert r.outbox("app.log.old") == head.decode().splitlines()
+    finally:
+        r.reader.close()

@@ -11,7 +11,7 @@ import pytest
 from daemon_fixtures import MakeDaemon, outbox_counter, outbox_files, write_config
 from net_fixtures import wait_for
 from soak_common import settle
-from soak_rotate import HALF_COPY, logrotate_available, soak_logrotate
+from soak_rotate import logrotate_available, soak_logrotate
 
 pytestmark = pytest.mark.skipif(
     not logrotate_available(), reason="the logrotate binary is not installed (apt logrotate)"
@@ -38,7 +38,6 @@ def test_create_compress_delaycompress_loses_doubles_and_garbles_nothing(
     assert [p.name for p in outbox_files(d.outbox)] == ["app.log"]
 
 
-@pytest.mark.xfail(strict=False, reason=HALF_COPY + " (races with logrotate: most runs)")
 def test_copytruncate_loses_and_doubles_nothing_on_inboxds_side(
     tmp_path: Path, make_daemon: MakeDaemon
 ) -> None:
@@ -51,7 +50,6 @@ def test_copytruncate_loses_and_doubles_nothing_on_inboxds_side(
     assert [p.name for p in outbox_files(d.outbox)] == ["app.log"]
 
 
-@pytest.mark.xfail(strict=True, reason=HALF_COPY)
 def test_copy_seen_half_written_is_still_read_from_the_checkpoint(
     tmp_path: Path, make_daemon: MakeDaemon
 ) -> None:

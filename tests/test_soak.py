@@ -12,7 +12,7 @@ import pytest
 from daemon_fixtures import MakeDaemon, write_config
 from soak import soak_kills
 from soak_hostile import soak_hostile
-from soak_rotate import HALF_COPY, MODES, logrotate_available, soak_logrotate
+from soak_rotate import MODES, logrotate_available, soak_logrotate
 
 KILLS = 5
 ROTATIONS = 2
@@ -34,15 +34,7 @@ def test_kill_9_while_appending_loses_and_doubles_nothing(
 
 @pytest.mark.slow
 @pytest.mark.skipif(not logrotate_available(), reason="the logrotate binary is not installed")
-@pytest.mark.parametrize(
-    "mode",
-    [
-        pytest.param(m, marks=[pytest.mark.xfail(strict=False, reason=HALF_COPY)])
-        if m == "copytruncate"
-        else m
-        for m in MODES
-    ],
-)
+@pytest.mark.parametrize("mode", MODES)
 def test_logrotate_soak_loses_and_doubles_nothing(
     tmp_path: Path, make_daemon: MakeDaemon, mode: str
 ) -> None:

@@ -16,6 +16,11 @@ import time
 from store.checkpoints import CopySource, TrackedFile
 from watcher.tailer import FINGERPRINT_BYTES, fingerprint, head_matches, tail_print
 
+# A possible copy still being written is looked at again for this long before it is read
+# as a file of its own.
+COPY_WAIT_S = 10.0
+WAIT = "wait"
+
 
 def is_related(original: str, candidate: str) -> bool:
     """Names logrotate gives a copy: same folder, and the original's stem at the start
@@ -54,31 +59,43 @@ class CopyMatcher:
 
     def match(
         self, fd: int, size: int, rel: str, files: dict[tuple[int, int], TrackedFile]
-    ) -> CopySource | None:
-        """The checkpoint the new file `fd` (at `rel`) is a copy of, if any."""
+    ) -> CopySource | str | None:
+        """The checkpoint the new file `fd` (at `rel`) is a copy of, if any.
+
+        WAIT when it starts like a copy but is still shorter than the checkpoint: a copy
+        being written (logrotate copies 8 KiB at a time), to be looked at again.
+        """
         head = os.pread(fd, FINGERPRINT_BYTES, 0)
         if not head:
             return None
+        waiting = False
         for i in range(len(self.sources) - 1, -1, -1):
             s = self.sources[i]
-            if self._fits(fd, size, head, rel, s):
-                del self.sources[i]
-                return s
+            if self._starts_like(head, rel, s):
+                if s.offset > size:
+                    waiting = True
+                elif self._tail_fits(fd, s):
+                    del self.sources[i]
+                    return s
         for t in self._live(files).get((len(head), fingerprint(head)), ()):
             if t.state != "gone":
                 s = source_of(t, time.time())
-                if self._fits(fd, size, head, rel, s):
-                    return s
-        return None
+                if self._starts_like(head, rel, s):
+                    if s.offset > size:
+                        waiting = True
+                    elif self._tail_fits(fd, s):
+                        return s
+        return WAIT if waiting else None
 
     @staticmethod
-    def _fits(fd: int, size: int, head: bytes, rel: str, s: CopySource) -> bool:
+    def _starts_like(head: bytes, rel: str, s: CopySource) -> bool:
         return (
-            0 < s.offset <= size
-            and is_related(s.path, rel)
-            and head_matches(head, s.fp_len, s.fingerprint)
-            and (not s.tail or tail_print(fd, s.offset) == s.tail)
+            s.offset > 0 and is_related(s.path, rel) and head_matches(head, s.fp_len, s.fingerprint)
         )
+
+    @staticmethod
+    def _tail_fits(fd: int, s: CopySource) -> bool:
+        return not s.tail or tail_print(fd, s.offset) == s.tail
 
     def _live(
         self, files: dict[tuple[int, int], TrackedFile]

@@ -25,7 +25,7 @@ from store.outbox import Outbox
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
-from watcher.copies import CopyMatcher
+from watcher.copies import COPY_WAIT_S, WAIT, CopyMatcher
 from watcher.faults import FaultBook, SharedFault, as_shared, is_shared_os_error, reason_of
 from watcher.filters import PathFilter
 from watcher.poison import PoisonGuard
@@ -39,6 +39,8 @@ COMMIT_BYTES = 16 * 1024 * 1024
 # Input files kept open between passes: a file deleted while being read is read to its
 # end through the descriptor already open.
 MAX_INPUT_FDS = 64
+# How often a possible copy still being written is looked at again.
+COPY_RECHECK_S = 0.5
 
 RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
 
@@ -92,6 +94,8 @@ class FileReader:
         # Counts commits, so that /files is rebuilt only after something changed.
         self.generation = 0
         self._partials: dict[tuple[int, int], float] = {}
+        # New files that start like a copy still being written: (path, first seen).
+        self._copy_wait: dict[tuple[int, int], tuple[str, float]] = {}
 
     # -- choosing files -----------------------------------------------------------------
 
@@ -185,12 +189,14 @@ class FileReader:
         due = [k for k, changed in self._partials.items() if changed <= limit]
         items = [Found(k, self.files[k].path) for k in due if k in self.files]
         items.extend(Found(k, f.rel) for k, f in self.faults.due(self.clock()))
+        items.extend(Found(k, rel) for k, (rel, _) in self._copy_wait.items())
         return items
 
     def next_deadline(self) -> float:
         """When due_partials() next has something (clock time)."""
         partial = min(self._partials.values(), default=float("inf"))
-        return min(partial + self.settings.partial_timeout, self.faults.next_due())
+        soonest = min(partial + self.settings.partial_timeout, self.faults.next_due())
+        return min(soonest, self.clock() + COPY_RECHECK_S) if self._copy_wait else soonest
 
     # -- reading ------------------------------------------------------------------------
 
@@ -231,6 +237,9 @@ class FileReader:
                 return False
             fd, st = opened
             tracked = self._track(item, fd, st.st_size)
+            if tracked is None:  # empty, or a copy still being written: look again later
+                self._close_input(key)
+                return False
             try:
                 self.outbox.open(tracked.outbox)
             except OSError as exc:
@@ -313,21 +322,35 @@ class FileReader:
             log.warning(reason, extra={"event": "file_error", "processor": "inbox",
                                        "file": shown(item.rel)})  # fmt: skip
 
-    def _track(self, item: Found, fd: int, size: int) -> TrackedFile:
-        """The checkpoint of the open file `fd`: known, renamed, cut short, a copy or new."""
+    def _track(self, item: Found, fd: int, size: int) -> TrackedFile | None:
+        """The checkpoint of the open file `fd`: known, renamed, cut short, a copy or new.
+
+        None for a new file that is empty (nothing to read, nothing to recognise it by
+        yet) or that starts like a copy still being written.
+        """
         tracked = self.files.get(item.key)
         if tracked is None:
+            if size == 0:
+                return None
             tracked = self._new_tracked(item, fd, size)
+            if tracked is None:
+                return None
         else:
             self._check(fd, tracked, size, item.rel)
         tracked.state = "skipping" if tracked.state == "skipping" else "active"
         self._touched[item.key] = tracked
         return tracked
 
-    def _new_tracked(self, item: Found, fd: int, size: int) -> TrackedFile:
+    def _new_tracked(self, item: Found, fd: int, size: int) -> TrackedFile | None:
         now = time.time()
         source = self.copies.match(fd, size, item.rel, self.files)
-        if source is None:
+        if source == WAIT:
+            since = self._copy_wait.setdefault(item.key, (item.rel, self.clock()))[1]
+            if self.clock() - since < COPY_WAIT_S:
+                return None
+            source = None  # never grew to the checkpoint: a file of its own
+        self._copy_wait.pop(item.key, None)
+        if not isinstance(source, CopySource):
             tracked = TrackedFile(
                 *item.key, 0, fingerprint(b""), item.rel, 0, 0, item.rel, now, now
             )
