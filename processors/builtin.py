@@ -161,15 +161,15 @@ def tag_router(line: str) -> Out:
 
     Blank lines are dropped.
     """
-    if line.isspace() or not line:
-        return _NOTHING
-    if line[0] == "{":
+    if line[:1] == "{":
         return ((level_of(line), line),)
     # `_plain_level` written out: the call would cost a fifth of the time.
     head = line if len(line) <= _LEVEL_HEAD_CHARS else line[:_LEVEL_HEAD_CHARS]
     head = head.lower() if head.isascii() else fold(head)
     m = _LEVEL_WORD.search(head)
     if m is None:
+        if line.isspace() or not line:  # (a blank line holds no level word)
+            return _NOTHING
         return (("info", line),)
     start = m.start()
     if start == 0 or line[start - 1] in _SPACE_OR_PUNCT:
