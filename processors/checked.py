@@ -175,13 +175,12 @@ class Recovery:
         fault). They tell a processor's exception from a pair the loop could not route.
         """
         tb = exc.__traceback__
-        if tb is None or tb.tb_next is None:
-            if tag is not UNSET and not _is_routable(tag, buckets):
-                if isinstance(tag, str):
-                    return self._routing_miss(node, item, res, tag, line, buckets, batch)
+        if (tb is None or tb.tb_next is None) and tag is not UNSET:
+            if not (isinstance(tag, str) and isinstance(line, str)):
                 exc = _rejected(node.name, (tag, line))
-            elif line is not UNSET and not isinstance(line, str):
-                exc = _rejected(node.name, (tag, line))
+            elif type(line) is not str or not _is_routable(tag, buckets):
+                # A str subclass, or a tag with no open bucket: the slow path routes it.
+                return self._continue(node, item, res, tag, line, buckets, batch)
         _take_back(item, buckets)
         if isinstance(exc, OutputRejected):
             batch.fail(node, item[0], exc.error, item[1], 1, tb=False)
@@ -191,7 +190,7 @@ class Recovery:
         errors, retries = self.call(node, item, buckets, batch, attempt=2, failed=exc)
         return errors + 1, retries
 
-    def _routing_miss(
+    def _continue(
         self,
         node: Node,
         item: Item,
@@ -201,7 +200,7 @@ class Recovery:
         buckets: dict[str, list[Item]],
         batch: Batch,
     ) -> tuple[int, int]:
-        """A pair whose tag has no open bucket: route the rest of the call, stop that one."""
+        """Route the pair the fast loop stopped at, and the rest of the call, checked."""
         try:
             rest = _remaining(res, _count_owned(item, buckets) + 1, self.max_outputs)
             pairs = [(tag, line), *rest]

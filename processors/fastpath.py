@@ -1,11 +1,11 @@
 """The hot loops of the router, for processors whose code proves their output's shape.
 
 Such a processor (see processors.shape) yields or returns literal pairs, a bounded
-number of them, so per pair only two things are left to check: the tag names an open
-bucket (the dict lookup does it) and the line is a `str` (`line + ""` does it: it is
-the line itself for a `str`, an exact `str` for a subclass, a TypeError for anything
-else). Anything that goes wrong leaves the loop through its `except` to `fault`, which
-tells a processor's exception from a pair it could not route.
+number of them, so per pair only two things are left to check: the line is exactly a
+`str` (one class test) and the tag names an open bucket (the dict lookup does it; only a
+`str` equals a `str` key). Anything else leaves the loop through its `except` to
+`fault`, which tells a processor's exception from a pair it could not route, a bad
+pair, or a `str` subclass (routed as a plain `str` on the slow path).
 
 The four loops are written out per case (first wave or later, traced or not) on purpose:
 a shared loop with flags costs a test per line, measured as several percent of
@@ -38,7 +38,9 @@ def start_plain(
         try:
             res = fn(x)
             for t, line in res:
-                buckets[t].append((o, line + "", t, None))
+                if line.__class__ is not str:
+                    raise TypeError(line)
+                buckets[t].append((o, line, t, None))
         except Exception as exc:
             e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
             errors += e
@@ -59,7 +61,9 @@ def start_traced(
             res = fn(x)
             emitted = False
             for t, line in res:
-                buckets[t].append((o, line + "", t, None))
+                if line.__class__ is not str:
+                    raise TypeError(line)
+                buckets[t].append((o, line, t, None))
                 emitted = True
             if not emitted:
                 terminals.append((o, x, START, None))
@@ -82,7 +86,9 @@ def run_plain(
         try:
             res = fn(item[1])
             for t, line in res:
-                buckets[t].append((o, line + "", t, item))
+                if line.__class__ is not str:
+                    raise TypeError(line)
+                buckets[t].append((o, line, t, item))
         except Exception as exc:
             e, r = fault(node, item, exc, res, t, line, buckets, batch)
             errors += e
@@ -104,7 +110,9 @@ def run_traced(
             res = fn(item[1])
             emitted = False
             for t, line in res:
-                buckets[t].append((o, line + "", t, item))
+                if line.__class__ is not str:
+                    raise TypeError(line)
+                buckets[t].append((o, line, t, item))
                 emitted = True
             if not emitted:
                 terminals.append(item)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -107,6 +106,8 @@ def _forget(top: str) -> None:
 
 
 def _exec_top(top: str, source: Path) -> ModuleType:
+    import importlib.util  # only when a config has modules of its own
+
     is_package = source.name == "__init__.py"
     spec = importlib.util.spec_from_file_location(
         top, source, submodule_search_locations=[str(source.parent)] if is_package else None

@@ -342,3 +342,48 @@ def test_fast_and_checked_paths_route_alike() -> None:
     assert a.errors == b.errors == []
     assert a.traces is not None and b.traces is not None
     assert [r.path for r in a.traces.records()] == [r.path for r in b.traces.records()]
+
+
+class Shout(str):
+    pass
+
+
+class Sticky:
+    """Survives `+ ""` and compares equal to anything: still not a str."""
+
+    def __add__(self, other: object) -> Sticky:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("end")
+
+
+def yields_subclass(line: str) -> Iterator[tuple[str, str]]:
+    yield "end", Shout(line)
+
+
+def yields_sticky_line(line: str) -> Iterator[Any]:
+    yield "end", Sticky()
+
+
+def yields_user_string(line: str) -> Iterator[Any]:
+    from collections import UserString
+
+    yield "end", UserString(line)
+
+
+def test_a_str_subclass_line_is_routed_as_a_plain_str() -> None:
+    routed = router({S: yields_subclass}).route(["a", "b"])
+    assert routed.out == ["a", "b"] and all(type(x) is str for x in routed.out)
+    assert routed.errors == []
+
+
+@pytest.mark.parametrize("fn", [yields_sticky_line, yields_user_string])
+def test_lines_posing_as_str_are_rejected(fn: Callable[[str], Any]) -> None:
+    assert is_literal(fn, 10)
+    routed = router({S: fn}).route(["a"])
+    assert routed.out == []
+    assert [e.message.split(" yielded ")[0] for e in routed.errors] == [f"TypeError: {fn.__name__}"]
