@@ -8,9 +8,11 @@ exist yet reads as empty, so the API works from the daemon's first second.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,23 @@ _MISSING_MARKERS = ("no such table", "unable to open database", "no such column"
 
 class HistoryUnavailable(InboxdError):
     """The database exists but cannot be read now (locked, corrupt, I/O error)."""
+
+
+@dataclass(frozen=True)
+class TraceSearch:
+    """What /traces asks for: filters, a time range, and how many of the newest."""
+
+    limit: int = 1000
+    tag: str | None = None
+    file: str | None = None
+    q: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+def _like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class HistoryReader:
@@ -145,6 +164,34 @@ class HistoryReader:
             params,
             limit,
         )
+
+    def traces(self, search: TraceSearch, up_to: float | None = None) -> list[dict[str, Any]]:
+        """Stored traces matching `search` (and not newer than `up_to`), newest last.
+
+        Shaped like /traces entries. `tag` matches one element of the path exactly, `file`
+        and `q` are substrings (`q` case-insensitive for ASCII, as SQLite's LIKE is).
+        """
+        where, params = ["1"], []
+        for cond, value in (
+            ("ts >= ?", search.since),
+            ("ts <= ?", search.until),
+            ("ts <= ?", up_to),
+            ("instr(path, ?) > 0", None if search.tag is None else json.dumps(search.tag)),
+            ("instr(file, ?) > 0", search.file),
+            ("line LIKE ? ESCAPE '\\'", None if search.q is None else f"%{_like(search.q)}%"),
+        ):
+            if value is not None:
+                where.append(cond)
+                params.append(value)
+        rows = self._newest_last(
+            "SELECT ts AS time, path, file, line_no, line FROM traces "
+            f"WHERE {' AND '.join(where)} ORDER BY ts DESC, rowid DESC",
+            params,
+            search.limit,
+        )
+        for row in rows:
+            row["path"] = json.loads(row["path"])
+        return rows
 
     def files(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Checkpointed files, most recently updated last (the reader's resume points)."""

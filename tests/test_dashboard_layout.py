@@ -167,8 +167,9 @@ def test_hovering_a_chart_shows_the_values(browser: Any, daemon: tuple[str, Path
     url, inbox = daemon
     with page_at(browser, url, "desktop") as (page, problems):
         feed(page, inbox, 4)
-        chart = page.locator("#chart svg")
-        box = chart.bounding_box()
+        expect(page.locator("#chart svg")).to_be_visible()
+        # The container, not the SVG: the SVG is replaced at every redraw.
+        box = page.locator("#chart").bounding_box()
         page.mouse.move(box["x"] + box["width"] - 30, box["y"] + 60)
         text = page.locator("#chart .hover-text")
         expect(text).to_contain_text("tag_router")
@@ -208,7 +209,9 @@ def test_screenshots(browser: Any, daemon: tuple[str, Path], tmp_path: Path) -> 
         with page_at(browser, url, size) as (page, _):
             feed(page, inbox, 6)
             page.locator("#errors tr.error-row").first.click()
-            chart = page.locator("#chart svg").bounding_box()
+            page.locator("#panel-chart").scroll_into_view_if_needed()
+            expect(page.locator("#chart svg")).to_be_visible()
+            chart = page.locator("#chart").bounding_box()
             page.mouse.move(chart["x"] + chart["width"] * 0.85, chart["y"] + 70)
             page.wait_for_timeout(300)
             page.screenshot(path=str(folder / name), full_page=size == "desktop")

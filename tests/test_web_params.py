@@ -36,6 +36,11 @@ def populate(tmp_path: Path) -> None:
          "message": "E: x", "line": "l"}
         for i, f in enumerate(("a.log", "b.log", "a.log"))
     ])  # fmt: skip
+    insert_rows(db, "traces", [
+        {"ts": ts, "path": '["start", "info", "end"]', "file": "old/x.log", "line_no": 1,
+         "line": "INFO stored long ago"}
+        for ts in (100.0, 200.0)
+    ])  # fmt: skip
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "inboxd.log").write_text("".join(f"line {i}\n" for i in range(10)))
@@ -48,7 +53,7 @@ def paths(doc: list[dict[str, Any]]) -> list[list[str]]:
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], Check]] = [
     # (endpoint, base params, params under test, check(without, with))
     ("/trace", {}, {"limit": 1}, lambda a, b: len(a) == 4 and b == a[-1:]),
-    ("/traces", {}, {"limit": 1}, lambda a, b: len(a) == 4 and b == a[-1:]),
+    ("/traces", {}, {"limit": 1}, lambda a, b: len(a) == 6 and b == a[-1:]),
     (
         "/traces",
         {},
@@ -61,7 +66,19 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], Check]] = [
         {"file": "sys/"},
         lambda a, b: [d["file"] for d in b] == ["sys/c.log"],
     ),
-    ("/traces", {}, {"q": "DISK"}, lambda a, b: (len(a), len(b)) == (4, 2)),
+    ("/traces", {}, {"q": "DISK"}, lambda a, b: (len(a), len(b)) == (6, 2)),
+    (
+        "/traces",
+        {},
+        {"since": 1500},
+        lambda a, b: [t["time"] for t in a][:2] == [100.0, 200.0] and len(b) == 4,
+    ),
+    (
+        "/traces",
+        {},
+        {"until": 2001.5},
+        lambda a, b: [t["time"] for t in b] == [100.0, 200.0, 2000.0, 2001.0] != a,
+    ),
     ("/errors", {}, {"limit": 1}, lambda a, b: len(a) == 3 and b == a[-1:]),
     (
         "/errors",

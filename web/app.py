@@ -9,7 +9,6 @@ read-only connection.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +30,11 @@ from store.logfiles import (
     list_logs,
     read_log,
 )
-from store.records import TraceRecord
 from store.telemetry import Telemetry
 from web import health as web_health
 from web.docs_route import add_docs_route, finish_openapi
 from web.metrics import build_registry, render
+from web.responses import json_response
 from web.schemas import (
     COMMON_RESPONSES,
     DeadLetterDoc,
@@ -46,7 +45,6 @@ from web.schemas import (
     LogFileDoc,
     MetricRow,
     StatsDoc,
-    TraceDoc,
     ValidationProblem,
     ok,
     problem,
@@ -54,6 +52,7 @@ from web.schemas import (
 )
 from web.security import GuardMiddleware
 from web.tap_route import add_tap_route
+from web.traces_route import add_traces_route
 
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
 LIMIT_MAX = 10_000
@@ -84,12 +83,6 @@ class ApiContext:
     extra_health: Callable[[], dict[str, Any]] | None = None
 
 
-def json_response(doc: Any, status_code: int = 200) -> Response:
-    """Compact JSON bytes, skipping FastAPI's validation and encoding layers."""
-    body = json.dumps(doc, separators=(",", ":"), default=str)
-    return Response(body.encode(), status_code=status_code, media_type="application/json")
-
-
 def clamp(limit: int | None, default: int | None, maximum: int) -> int | None:
     """`limit` (or `default` when absent) capped at `maximum`; None means no limit."""
     value = default if limit is None else limit
@@ -111,6 +104,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     add_tap_route(app, ctx.telemetry.tap)
     _add_status_routes(app, ctx)
     _add_history_routes(app, ctx)
+    add_traces_route(app, ctx.telemetry, HistoryReader(ctx.db_path))
     _add_log_routes(app, ctx)
     _add_page_routes(app, ctx)
     add_docs_route(app, ctx.static_dir)
@@ -137,26 +131,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HistoryUnavailable, unavailable)
 
 
-def find_traces(
-    records: list[TraceRecord], wanted: int, tag: str | None, file: str | None, q: str | None
-) -> list[dict[str, Any]]:
-    """The newest `wanted` trace records matching tag, file substring and text, oldest first."""
-    needle = q.casefold() if q else None
-    found: list[dict[str, Any]] = []
-    for record in reversed(records):
-        if len(found) >= wanted:
-            break
-        if file and (record.file is None or file not in record.file):
-            continue
-        if needle and (record.line is None or needle not in record.line.casefold()):
-            continue
-        if tag and tag not in record.path:
-            continue
-        found.append(record.as_dict())
-    found.reverse()
-    return found
-
-
 def file_docs(telemetry: Telemetry, limit: int | None) -> list[dict[str, Any]]:
     """Every tracked file; with `limit`, the K most behind, then most recently read."""
     items = telemetry.files()
@@ -180,13 +154,6 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
     @app.get("/trace", responses=ok(list[list[str]], "paths of tags, newest last"))
     async def trace(limit: Limit = None) -> Response:
         return json_response(telemetry.trace_paths(clamp(limit, None, LIMIT_MAX)))
-
-    @app.get("/traces", responses=ok(list[TraceDoc], "detailed traces, newest last"))
-    async def traces(
-        limit: Limit = None, tag: Text = None, file: Text = None, q: Text = None
-    ) -> Response:
-        wanted = clamp(limit, 1000, LIMIT_MAX) or 0
-        return json_response(find_traces(telemetry.trace_records(), wanted, tag, file, q))
 
     @app.get("/errors", responses=ok(list[ErrorDoc], "recent errors, newest last"))
     async def errors(

@@ -527,6 +527,7 @@
         q: $("trace-q").value.trim(),
         tag: $("trace-tag").value.trim(),
         file: $("trace-file").value.trim(),
+        since: $("trace-range").value ? Math.floor(Date.now() / 1000 - Number($("trace-range").value)) : "",
       }),
     );
     items.reverse();
@@ -546,6 +547,10 @@
   }
 
   function setupFilters() {
+    $("trace-range").addEventListener("change", () => {
+      state.due.traces = undefined;
+      schedule(0);
+    });
     $("errors-processor").addEventListener("change", () => {
       state.due.errors = undefined;
       schedule(0);

@@ -1,0 +1,95 @@
+"""`GET /traces`: detailed traces, the in-memory ring for recent ones, SQLite for older ones.
+
+The ring answers alone when it holds enough matches (no SQLite on the common path);
+otherwise the stored traces older than the ring's oldest record fill in, so that a
+search reaches back past the last few seconds of a busy daemon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from store.history import HistoryReader, TraceSearch
+from store.records import TraceRecord
+from store.telemetry import Telemetry
+from web.responses import json_response
+from web.schemas import TraceDoc, ok, problem
+
+TRACES_DEFAULT = 1000
+Limit = Annotated[int | None, Query(ge=0)]
+Seconds = Annotated[float | None, Query(allow_inf_nan=False)]
+Text = Annotated[str | None, Query(max_length=1000)]
+
+
+def find_traces(records: list[TraceRecord], search: TraceSearch) -> list[dict[str, Any]]:
+    """The newest `search.limit` records matching it, oldest first."""
+    needle = search.q.casefold() if search.q else None
+    tag, file = search.tag, search.file
+    found: list[dict[str, Any]] = []
+    for record in reversed(records):
+        if len(found) >= search.limit:
+            break
+        if search.until is not None and record.ts > search.until:
+            continue
+        if search.since is not None and record.ts < search.since:
+            break
+        if file and (record.file is None or file not in record.file):
+            continue
+        if needle and (record.line is None or needle not in record.line.casefold()):
+            continue
+        if tag and tag not in record.path:
+            continue
+        found.append(record.as_dict())
+    found.reverse()
+    return found
+
+
+def search_traces(
+    records: list[TraceRecord], history: HistoryReader, search: TraceSearch
+) -> list[dict[str, Any]]:
+    """Ring matches, preceded by stored ones older than the ring when they are too few.
+
+    A batch shares one timestamp, and the ring may hold only the end of the oldest one:
+    stored rows up to and including that time are taken, less those the ring holds.
+    """
+    recent = find_traces(records, search)
+    missing = search.limit - len(recent)
+    if missing <= 0:
+        return recent
+    up_to = records[0].ts if records else None
+    held = {_key(r.ts, r.file, r.line_no, r.path) for r in records if r.ts == up_to}
+    stored = history.traces(replace(search, limit=missing + len(held)), up_to)
+    older = [r for r in stored if _key(r["time"], r["file"], r["line_no"], r["path"]) not in held]
+    return [*older[-missing:], *recent]
+
+
+def _key(ts: float, file: str | None, line_no: int | None, path: Any) -> tuple[Any, ...]:
+    return (ts, file, line_no, tuple(path))
+
+
+def add_traces_route(app: FastAPI, telemetry: Telemetry, history: HistoryReader) -> None:
+    @app.get(
+        "/traces",
+        responses={**ok(list[TraceDoc], "detailed traces, newest last"),
+                   **problem(503, "the database cannot be read now")},
+    )  # fmt: skip
+    async def traces(
+        limit: Limit = None,
+        tag: Text = None,
+        file: Text = None,
+        q: Text = None,
+        since: Seconds = None,
+        until: Seconds = None,
+    ) -> Response:
+        wanted = TRACES_DEFAULT if limit is None else min(limit, 10_000)
+        search = TraceSearch(wanted, tag or None, file or None, q or None, since, until)
+        records = telemetry.trace_records()
+        found = find_traces(records, search)
+        if len(found) < wanted:
+            found = await run_in_threadpool(search_traces, records, history, search)
+        return json_response(found)
