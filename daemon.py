@@ -163,6 +163,7 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
         version=VERSION,
         host=settings.host,
         inbox=str(settings.inbox.resolve()),
+        pipeline_tags=lambda: {t: n.name for t, n in engine.router.pipeline.nodes.items()},
     )
     web = WebServer(create_app(context), host=settings.host, port=settings.port)
     watcher = InboxWatcher(settings.inbox.resolve(), dirty)

@@ -33,7 +33,7 @@ class TraceSearch:
     """What /traces asks for: filters, a time range, and how many of the newest."""
 
     limit: int = 1000
-    tag: str | None = None
+    tags: tuple[str, ...] = ()  # any of them in the path
     file: str | None = None
     q: str | None = None
     since: float | None = None
@@ -168,7 +168,8 @@ class HistoryReader:
     def traces(self, search: TraceSearch, up_to: float | None = None) -> list[dict[str, Any]]:
         """Stored traces matching `search` (and not newer than `up_to`), newest last.
 
-        Shaped like /traces entries. `tag` matches one element of the path exactly, `file`
+        Shaped like /traces entries. Each of `tags` matches one element of the path
+        exactly (any of them will do), `file`
         and `q` are substrings (`q` case-insensitive for ASCII, as SQLite's LIKE is).
         """
         where, params = ["1"], []
@@ -176,13 +177,15 @@ class HistoryReader:
             ("ts >= ?", search.since),
             ("ts <= ?", search.until),
             ("ts <= ?", up_to),
-            ("instr(path, ?) > 0", None if search.tag is None else json.dumps(search.tag)),
             ("instr(file, ?) > 0", search.file),
             ("line LIKE ? ESCAPE '\\'", None if search.q is None else f"%{_like(search.q)}%"),
         ):
             if value is not None:
                 where.append(cond)
                 params.append(value)
+        if search.tags:
+            where.append("(" + " OR ".join(["instr(path, ?) > 0"] * len(search.tags)) + ")")
+            params.extend(json.dumps(tag) for tag in search.tags)
         rows = self._newest_last(
             "SELECT ts AS time, path, file, line_no, line FROM traces "
             f"WHERE {' AND '.join(where)} ORDER BY ts DESC, rowid DESC",

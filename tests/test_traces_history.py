@@ -38,6 +38,8 @@ def test_a_small_ring_still_finds_old_lines_in_sqlite(make_daemon: MakeDaemon) -
     assert [t["line_no"] for t in by_tag] == [1]
     assert daemon.get("/traces", file="old", q="filler", limit=3)[-1]["line_no"] == 51
     assert daemon.get("/traces", q="needle-old", until=old["time"] - 1) == []
+    (by_name,) = daemon.get("/traces", tag="keep", q="needle-old")  # processor of `warn`
+    assert by_name["line_no"] == 1
     daemon.stop()
 
 
@@ -51,8 +53,8 @@ def test_stored_traces_come_before_the_ring_and_never_twice(tmp_path: Path) -> N
     ]  # fmt: skip
     insert_rows(db, "traces", rows)
     history = HistoryReader(db)
-    assert [r["line_no"] for r in history.traces(TraceSearch(tag="a_b%"))] == [1, 2, 3]
-    assert history.traces(TraceSearch(tag="a_b")) == [], "a tag matches a whole element"
+    assert [r["line_no"] for r in history.traces(TraceSearch(tags=("a_b%",)))] == [1, 2, 3]
+    assert history.traces(TraceSearch(tags=("a_b",))) == [], "a tag matches a whole element"
     assert [r["line_no"] for r in history.traces(TraceSearch(q="100%_D"))] == [1, 2, 3]
     assert history.traces(TraceSearch(q="100x_d")) == [], "% and _ are literal"
     assert [r["line_no"] for r in history.traces(TraceSearch(limit=2))] == [2, 3]
@@ -81,3 +83,14 @@ def test_the_ring_holding_the_end_of_a_batch_is_completed_from_sqlite(tmp_path: 
     assert [t["line_no"] for t in found] == [1, 2, 3, 4]
     assert [t["line_no"] for t in search_traces(ring, history, TraceSearch(limit=3))] == [2, 3, 4]
     history.close()
+
+
+def test_a_processor_is_found_by_its_name_as_well_as_its_tag(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, pipeline_tags=lambda: {"warn": "throttle", "info": "keep"})
+    with serving(ctx) as url:
+        by_name = httpx.get(f"{url}/traces", params={"tag": "throttle"}).json()
+        by_tag = httpx.get(f"{url}/traces", params={"tag": "warn"}).json()
+        unknown = httpx.get(f"{url}/traces", params={"tag": "nobody"}).json()
+    assert by_name == by_tag != []
+    assert all("warn" in t["path"] for t in by_name)
+    assert unknown == []

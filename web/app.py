@@ -10,7 +10,7 @@ read-only connection.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,6 +81,8 @@ class ApiContext:
     inbox: str | None = None
     static_dir: Path = field(default=DEFAULT_STATIC_DIR)
     extra_health: Callable[[], dict[str, Any]] | None = None
+    # tag -> processor name of the running pipeline: /traces finds a processor by name.
+    pipeline_tags: Callable[[], Mapping[str, str]] | None = None
 
 
 def clamp(limit: int | None, default: int | None, maximum: int) -> int | None:
@@ -104,7 +106,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     add_tap_route(app, ctx.telemetry.tap)
     _add_status_routes(app, ctx)
     _add_history_routes(app, ctx)
-    add_traces_route(app, ctx.telemetry, HistoryReader(ctx.db_path))
+    add_traces_route(app, ctx.telemetry, HistoryReader(ctx.db_path), ctx.pipeline_tags)
     _add_log_routes(app, ctx)
     _add_page_routes(app, ctx)
     add_docs_route(app, ctx.static_dir)

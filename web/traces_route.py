@@ -7,6 +7,7 @@ search reaches back past the last few seconds of a busy daemon.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -21,6 +22,8 @@ from web.responses import json_response
 from web.schemas import TraceDoc, ok, problem
 
 TRACES_DEFAULT = 1000
+# tag -> the name of its processor, for the pipeline running now.
+TagMap = Callable[[], Mapping[str, str]]
 Limit = Annotated[int | None, Query(ge=0)]
 Seconds = Annotated[float | None, Query(allow_inf_nan=False)]
 Text = Annotated[str | None, Query(max_length=1000)]
@@ -29,7 +32,7 @@ Text = Annotated[str | None, Query(max_length=1000)]
 def find_traces(records: list[TraceRecord], search: TraceSearch) -> list[dict[str, Any]]:
     """The newest `search.limit` records matching it, oldest first."""
     needle = search.q.casefold() if search.q else None
-    tag, file = search.tag, search.file
+    tags, file = search.tags, search.file
     found: list[dict[str, Any]] = []
     for record in reversed(records):
         if len(found) >= search.limit:
@@ -42,7 +45,7 @@ def find_traces(records: list[TraceRecord], search: TraceSearch) -> list[dict[st
             continue
         if needle and (record.line is None or needle not in record.line.casefold()):
             continue
-        if tag and tag not in record.path:
+        if tags and not any(tag in record.path for tag in tags):
             continue
         found.append(record.as_dict())
     found.reverse()
@@ -72,7 +75,20 @@ def _key(ts: float, file: str | None, line_no: int | None, path: Any) -> tuple[A
     return (ts, file, line_no, tuple(path))
 
 
-def add_traces_route(app: FastAPI, telemetry: Telemetry, history: HistoryReader) -> None:
+def tags_for(text: str | None, pipeline_tags: TagMap | None) -> tuple[str, ...]:
+    """`text` as a tag, plus the tags whose processor is named `text`."""
+    if not text:
+        return ()
+    named = [t for t, name in (pipeline_tags() if pipeline_tags else {}).items() if name == text]
+    return tuple(dict.fromkeys([text, *named]))
+
+
+def add_traces_route(
+    app: FastAPI,
+    telemetry: Telemetry,
+    history: HistoryReader,
+    pipeline_tags: TagMap | None = None,
+) -> None:
     @app.get(
         "/traces",
         responses={**ok(list[TraceDoc], "detailed traces, newest last"),
@@ -80,14 +96,18 @@ def add_traces_route(app: FastAPI, telemetry: Telemetry, history: HistoryReader)
     )  # fmt: skip
     async def traces(
         limit: Limit = None,
-        tag: Text = None,
+        tag: Annotated[
+            str | None,
+            Query(max_length=1000, description="a tag in the path, or a processor's name"),
+        ] = None,
         file: Text = None,
         q: Text = None,
         since: Seconds = None,
         until: Seconds = None,
     ) -> Response:
         wanted = TRACES_DEFAULT if limit is None else min(limit, 10_000)
-        search = TraceSearch(wanted, tag or None, file or None, q or None, since, until)
+        tags = tags_for(tag, pipeline_tags)
+        search = TraceSearch(wanted, tags, file or None, q or None, since, until)
         records = telemetry.trace_records()
         found = find_traces(records, search)
         if len(found) < wanted:
