@@ -7,6 +7,7 @@ signal and stops them in reverse order.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import importlib
 import json
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from processors.errors import ConfigError, InboxdError
 from processors.options import VERSION, Settings, settings_from
@@ -73,14 +74,15 @@ def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
     return settings, load_pipeline(settings.pipeline, where=where)
 
 
-def reload_pipeline(argv: list[str] | None) -> Pipeline:
+def reload_pipeline(argv: list[str] | None) -> tuple[Pipeline, dict[str, Any]]:
     """Read the config file (and the processor modules) again for SIGHUP.
 
+    Returns the pipeline and its table (worker processes load the table themselves).
     Raises ConfigError when the new config does not load; the caller keeps the old one.
     """
     fresh = settings_from(argv)
     where = str(fresh.config or "default pipeline")
-    return load_pipeline(fresh.pipeline, where=where, reload=True)
+    return load_pipeline(fresh.pipeline, where=where, reload=True), fresh.pipeline
 
 
 def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = None) -> Router:
@@ -244,8 +246,10 @@ def supervise(
         if reload.is_set():
             reload.clear()
             try:
+                pipeline, table = reload_pipeline(argv)
                 parts.engine.set_router(
-                    build_router(settings, reload_pipeline(argv), parts.engine.telemetry.tap)
+                    build_router(settings, pipeline, parts.engine.telemetry.tap),
+                    dataclasses.replace(settings, pipeline=table),
                 )
             except ConfigError as exc:
                 log.error("reload refused, keeping the running pipeline: %s", exc,

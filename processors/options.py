@@ -48,6 +48,8 @@ class Settings:
     keep_lines: str = "redacted"
     # Pairs one processor call may yield; past it the call fails with OverflowError.
     max_outputs: int = 10_000
+    # Processes that route lines (1: the processing thread routes them itself).
+    workers: int = 1
     # A processor call running longer than this is a stall (/health failing, no WATCHDOG).
     stall_timeout: float = 30.0
     # Restarts at one line before it is dead-lettered as poison.
@@ -70,7 +72,7 @@ _PATHS = {"inbox", "outbox", "state_dir", "config"}
 _POSITIVE = {"trace_size", "errors_size", "max_hops", "max_line_bytes", "log_max_bytes",
              "max_outputs"}  # fmt: skip
 _NON_NEGATIVE = {"flush_interval", "partial_timeout", "retention_days", "log_backups"}
-_POSITIVE_TOO = {"stall_timeout", "poison_after"}
+_POSITIVE_TOO = {"stall_timeout", "poison_after", "workers"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flush-interval", metavar="S", type=float, help="seconds between flushes")
     p.add_argument("--once", action="store_true", help="process the inbox, print /stats, exit")
     p.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning, error")
+    p.add_argument("--workers", metavar="N", type=int, help="processes that route lines (1)")
     p.add_argument(
         "--allow-redelivery",
         action="store_true",

@@ -13,26 +13,31 @@ checkpoints, so nothing is lost or doubled.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
+from processors.inflight import in_flight
 from processors.options import Settings
 from processors.router import Router
-from store.checkpoints import CheckpointStore
-from store.health import DEGRADED, FAILING
-from store.outbox import recover
-from store.records import DeadLetter, ErrorRecord
+from processors.worker import Result, WorkerSpec
+from store.health import DEGRADED
+from store.records import DeadLetter
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
-from watcher.faults import SharedFault, as_shared
-from watcher.pending import PendingTelemetry, probe_outbox
-from watcher.poison import PoisonGuard
+from watcher.faults import SharedFault
+from watcher.pending import (
+    PendingTelemetry,
+    log_deadletters,
+    log_errors,
+    open_state,
+    probe_outbox,
+)
 from watcher.reader import FileReader, Found
-from watcher.stall import StallWatch, in_flight
+from watcher.stall import StallWatch
+from watcher.workers import WorkerPool, worker_spec
 
 log = logging.getLogger("inboxd.engine")
 
@@ -100,6 +105,13 @@ class Engine:
         self.beat = clock()
         self.idle = False
         self.stall = StallWatch(settings.stall_timeout)
+        self.pool: WorkerPool | None = None
+        if settings.workers >= 2:
+            self.pool = WorkerPool(worker_spec(settings), settings.workers,
+                                   poison_after=settings.poison_after,
+                                   stall_timeout=settings.stall_timeout)  # fmt: skip
+            self.pool.keep = lambda text: self.router.keeper.line(text, whole=True) or ""
+        self._next_spec: WorkerSpec | None = None
         self._stalled = False
 
     # -- thread ownership ----------------------------------------------------------------
@@ -121,10 +133,16 @@ class Engine:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def set_router(self, router: Router) -> None:
-        """Swap the pipeline between batches (SIGHUP reload); thread-safe."""
+    def set_router(self, router: Router, settings: Settings | None = None) -> None:
+        """Swap the pipeline between batches (SIGHUP reload); thread-safe.
+
+        With worker processes, `settings` (the reloaded ones) carry the new pipeline to
+        each of them.
+        """
         with self._swap_lock:
             self._next_router = router
+            if settings is not None:
+                self._next_spec = worker_spec(settings)
         self.dirty.wake()
 
     # -- running ------------------------------------------------------------------------
@@ -134,19 +152,27 @@ class Engine:
 
         Raises SharedFault when the outbox or the database cannot be written.
         """
-        reader = self.open()
+        if self.pool is not None:
+            self.pool.start()
         try:
-            while True:
-                found = reader.scan()
-                if not reader.process(found.values(), final=True):
-                    break
-            reader.commit()
-            self._publish_files(reader)
+            reader = self.open()
+            try:
+                while True:
+                    found = reader.scan()
+                    if not reader.process(found.values(), final=True):
+                        break
+                reader.commit()
+                self._publish_files(reader)
+            finally:
+                reader.close()
         finally:
-            reader.close()
+            if self.pool is not None:
+                self.pool.stop()
 
     def _main(self) -> None:
         try:
+            if self.pool is not None:
+                self.pool.start()
             while not self._stop.is_set():
                 self.step(self.clock())
         except BaseException as exc:
@@ -155,6 +181,8 @@ class Engine:
         finally:
             self.started.set()
             self._close(commit=True)
+            if self.pool is not None:
+                self.pool.stop()
 
     def step(self, now: float) -> None:
         """One round: (re)open after a fault when due, wait for work, read, commit."""
@@ -177,6 +205,8 @@ class Engine:
                 # first pass over a backlog does not hold up the web server.
                 self.started.set()
             self._next_rescan = now
+        if self.pool is not None:
+            self.pool.check()
         try:
             self._round(self.reader, now)
         except SharedFault as fault:
@@ -188,38 +218,15 @@ class Engine:
 
     def open(self) -> FileReader:
         """Load the checkpoints, cut the outbox back to them, and make a reader."""
-        s = self.settings
-        with contextlib.suppress(OSError):  # a missing inbox is the watcher's to report
-            s.inbox.mkdir(parents=True, exist_ok=True)
-        try:
-            s.outbox.mkdir(parents=True, exist_ok=True)
-            store = CheckpointStore(s.db_path)
-        except Exception as exc:
-            shared = as_shared(exc, "opening the state")
-            if shared is None:
-                raise
-            raise shared from exc
-        try:
-            files, outbox = store.load()
-            for rel, was, now in recover(s.outbox, outbox.sizes, outbox.ids):
-                log.warning(
-                    "outbox cut back to its committed size",
-                    extra={"event": "outbox_recovered", "file": rel, "from": was, "to": now},
-                )
-            guard = PoisonGuard.open(s.state_dir, store, files, s.poison_after)
-        except Exception as exc:
-            store.close()
-            shared = as_shared(exc, "outbox recovery")
-            if shared is None:
-                raise
-            raise shared from exc
+        store, files, outbox, guard = open_state(self.settings)
         self.telemetry.register(self.router.pipeline.names)
         self.router.on_wave = guard.inflight.mark_processor
         guard.keep = lambda text: self.router.keeper.line(text, whole=True)
         return FileReader(
-            settings=s, store=store, outbox=outbox, files=files, route=self._route,
+            settings=self.settings, store=store, outbox=outbox, files=files, route=self._route,
             telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,
-            guard=guard,
+            guard=guard if self.pool is None else None, pool=self.pool,
+            on_result=self._on_result,
         )  # fmt: skip
 
     def _round(self, reader: FileReader, now: float) -> None:
@@ -335,35 +342,22 @@ class Engine:
     def watch(self, now: float) -> float:
         """Seconds the engine has been stalled (0.0 when it progresses or waits for work).
 
-        Called by the supervising thread a few times a second; turns the `engine` check
-        of /health `failing` while stalled, naming the processor, file and line.
+        Called by the supervising thread a few times a second (see watcher/stall.py).
         """
         thread = self._thread
         sample = in_flight(thread.ident if thread is not None else None)
-        stuck = self.stall.check(now, sample, self.beat, self.idle)
-        self.telemetry.set_gauge("engine_stalled_seconds", stuck)
-        health = self.telemetry.health
-        if not stuck:
-            if health.ok("engine", owner="stall") and self._stalled:
-                log.info("engine progressing again", extra={"event": "unstalled"})
-            self._stalled = False
-            return 0.0
-        what = sample.processor if sample is not None else "the engine loop"
-        where = f" on {sample.file} line {sample.line_no}" if sample is not None else ""
-        reason = f"{what} has not returned for {stuck:.0f} s{where}"
-        details = {"processor": sample.processor if sample else None,
-                   "file": sample.file if sample else None,
-                   "line_no": sample.line_no if sample else None,
-                   "seconds": round(stuck, 1)}  # fmt: skip
-        health.set("engine", FAILING, reason, owner="stall", details=details)
-        if not self._stalled:
-            log.error("engine stalled: %s", reason, extra={"event": "stalled", **details})
-        self._stalled = True
-        return stuck
+        if sample is None and self.pool is not None:
+            sample = self.pool.sample()
+        return self.stall.verdict(now, sample, self.beat, self.idle, self.telemetry)
 
     def _maybe_swap_router(self) -> None:
         with self._swap_lock:
             router, self._next_router = self._next_router, None
+            spec, self._next_spec = self._next_spec, None
+        if spec is not None and self.pool is not None:
+            for problem in self.pool.reload(spec):
+                log.error("a worker kept its pipeline: %s", problem,
+                          extra={"event": "reload_failed"})  # fmt: skip
         if router is not None:
             router.on_wave = self.router.on_wave
             self.router = router
@@ -372,6 +366,15 @@ class Engine:
 
     def _publish_files(self, reader: FileReader) -> None:
         self.telemetry.set_files(reader.statuses())
+
+    def _on_result(self, result: Result) -> None:
+        """A chunk routed by a worker; published with the commit that covers it."""
+        self.beat = self.clock()
+        self.pending.add_result(result)
+        if result.errors:
+            log_errors(result.errors)
+        if result.deadletters:
+            log_deadletters(result.deadletters)
 
     def _route(
         self, lines: list[str], file: str, first_line_no: int
@@ -382,9 +385,9 @@ class Engine:
         self.beat = self.clock()
         self.pending.add(routed)
         if routed.errors:
-            _log_errors(routed.errors)
+            log_errors(routed.errors)
         if routed.deadletters:
-            _log_deadletters(routed.deadletters)
+            log_deadletters(routed.deadletters)
         return routed.out, routed.deadletters
 
 
@@ -393,21 +396,3 @@ def _merge(first: list[Found], second: list[Found]) -> list[Found]:
         return second
     seen = {f.key for f in first}
     return first + [f for f in second if f.key not in seen]
-
-
-def _log_errors(errors: Iterable[ErrorRecord]) -> None:
-    for e in errors:
-        log.warning(
-            "processor error",
-            extra={"event": "error", "processor": e.processor, "error": e.message,
-                   "file": e.file, "line_no": e.line_no},
-        )  # fmt: skip
-
-
-def _log_deadletters(letters: Iterable[DeadLetter]) -> None:
-    for d in letters:
-        log.warning(
-            "dead letter",
-            extra={"event": "deadletter", "processor": d.processor, "tag": d.tag,
-                   "error": d.message, "file": d.file, "line_no": d.line_no},
-        )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Telemetry of lines not yet committed, and the probe that tells a disk is writable again.
+"""Telemetry of lines not yet committed, opening the state, and the disk probe.
 
 Stats, errors and dead-letter counts of a routed chunk are published when the commit
 that covers its lines succeeds. After a shared fault the uncommitted lines are read and
@@ -9,13 +9,23 @@ what is flowing now.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
+from processors.options import Settings
 from processors.router import Routed
+from processors.worker import Result
+from store.checkpoints import CheckpointStore, OutboxState, TrackedFile
+from store.outbox import recover
 from store.records import DeadLetter, ErrorRecord
 from store.telemetry import Telemetry
-from watcher.faults import SharedFault, reason_of
+from watcher.faults import SharedFault, as_shared, reason_of
+from watcher.poison import PoisonGuard
+
+log = logging.getLogger("inboxd.engine")
 
 # Past this many held errors the oldest are published without waiting for the commit.
 HELD_ERRORS_MAX = 10_000
@@ -53,6 +63,13 @@ class PendingTelemetry:
         if routed.traces is not None:
             self.telemetry.add_traces(routed.traces)
 
+    def add_result(self, result: Result) -> None:
+        """A chunk routed by a worker process: the same figures, traces already built."""
+        self.add(Routed(stats=result.stats, errors=result.errors,
+                        deadletters=result.deadletters))  # fmt: skip
+        if result.traces:
+            self.telemetry.add_trace_records(result.traces)
+
     def publish(self) -> None:
         """The lines routed so far are committed: their telemetry counts."""
         t = self.telemetry
@@ -85,3 +102,55 @@ def probe_outbox(outbox: Path) -> None:
             os.unlink(path)
     except OSError as exc:
         raise SharedFault("disk", reason_of(exc, "outbox")) from exc
+
+
+def log_errors(errors: Iterable[ErrorRecord]) -> None:
+    for e in errors:
+        log.warning(
+            "processor error",
+            extra={"event": "error", "processor": e.processor, "error": e.message,
+                   "file": e.file, "line_no": e.line_no},
+        )  # fmt: skip
+
+
+def log_deadletters(letters: Iterable[DeadLetter]) -> None:
+    for d in letters:
+        log.warning(
+            "dead letter",
+            extra={"event": "deadletter", "processor": d.processor, "tag": d.tag,
+                   "error": d.message, "file": d.file, "line_no": d.line_no},
+        )  # fmt: skip
+
+
+def open_state(
+    s: Settings,
+) -> tuple[CheckpointStore, dict[tuple[int, int], TrackedFile], OutboxState, PoisonGuard]:
+    """Open the checkpoints, cut the outbox back to them, read what was in flight.
+
+    Faults of the disk or the database come out as SharedFault.
+    """
+    with contextlib.suppress(OSError):  # a missing inbox is the watcher's to report
+        s.inbox.mkdir(parents=True, exist_ok=True)
+    try:
+        s.outbox.mkdir(parents=True, exist_ok=True)
+        store = CheckpointStore(s.db_path)
+    except Exception as exc:
+        shared = as_shared(exc, "opening the state")
+        if shared is None:
+            raise
+        raise shared from exc
+    try:
+        files, outbox = store.load()
+        for rel, was, now in recover(s.outbox, outbox.sizes, outbox.ids):
+            log.warning(
+                "outbox cut back to its committed size",
+                extra={"event": "outbox_recovered", "file": rel, "from": was, "to": now},
+            )
+        guard = PoisonGuard.open(s.state_dir, store, files, s.poison_after)
+    except Exception as exc:
+        store.close()
+        shared = as_shared(exc, "outbox recovery")
+        if shared is None:
+            raise
+        raise shared from exc
+    return store, files, outbox, guard

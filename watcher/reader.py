@@ -15,30 +15,31 @@ import logging
 import os
 import stat
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from processors.options import Settings
+from processors.worker import Result
 from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
 from store.outbox import Outbox
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
-from watcher.copies import COPY_WAIT_S, WAIT, CopyMatcher
+from watcher.copies import CopyMatcher
 from watcher.faults import FaultBook, SharedFault, as_shared, is_shared_os_error, reason_of
 from watcher.filters import PathFilter
+from watcher.identity import Identities
+from watcher.inputs import InputFiles
 from watcher.poison import PoisonGuard
-from watcher.tailer import check_identity, fingerprint, open_regular, scan, tail_print
+from watcher.pooled import PooledWriter
+from watcher.tailer import scan, tail_print
+from watcher.workers import WorkerPool
 from watcher.writing import OutboxWriter
 
 log = logging.getLogger("inboxd.watcher")
 
 FILE_BUDGET_BYTES = 8 * 1024 * 1024
 COMMIT_BYTES = 16 * 1024 * 1024
-# Input files kept open between passes: a file deleted while being read is read to its
-# end through the descriptor already open.
-MAX_INPUT_FDS = 64
 # How often a possible copy still being written is looked at again.
 COPY_RECHECK_S = 0.5
 
@@ -71,6 +72,8 @@ class FileReader:
         clock: Callable[[], float] = time.monotonic,
         on_commit: Callable[[], None] | None = None,
         guard: PoisonGuard | None = None,
+        pool: WorkerPool | None = None,
+        on_result: Callable[[Result], None] | None = None,
     ) -> None:
         self.settings = settings
         self.inbox = settings.inbox.resolve()
@@ -85,17 +88,20 @@ class FileReader:
         self.clock = clock
         self.faults = FaultBook()
         self.copies = CopyMatcher(store.load_copies(time.time()))
+        self.identities = Identities(files, self.copies, lambda: self.clock())
         self.guard = guard
-        self.writer = OutboxWriter(self.outbox, route, telemetry, guard)
+        self.writer: OutboxWriter = (
+            OutboxWriter(self.outbox, route, telemetry, guard)
+            if pool is None or on_result is None
+            else PooledWriter(self.outbox, route, telemetry, pool, on_result)
+        )
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}
         self._forget: list[tuple[int, int]] = []
-        self._fds: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self.inputs = InputFiles()
         # Counts commits, so that /files is rebuilt only after something changed.
         self.generation = 0
         self._partials: dict[tuple[int, int], float] = {}
-        # New files that start like a copy still being written: (path, first seen).
-        self._copy_wait: dict[tuple[int, int], tuple[str, float]] = {}
 
     # -- choosing files -----------------------------------------------------------------
 
@@ -156,7 +162,7 @@ class FileReader:
             if self._has_unread(key, tracked):
                 drain.append(Found(key, tracked.path))
                 continue
-            self._close_input(key)
+            self.inputs.close(key)
             self.faults.clear(key)
             if tracked.state != "gone":
                 tracked.state, tracked.updated = "gone", now
@@ -174,7 +180,7 @@ class FileReader:
         return drain
 
     def _has_unread(self, key: tuple[int, int], tracked: TrackedFile) -> bool:
-        fd = self._fds.get(key)
+        fd = self.inputs.get(key)
         if fd is None:
             return False
         try:
@@ -189,14 +195,15 @@ class FileReader:
         due = [k for k, changed in self._partials.items() if changed <= limit]
         items = [Found(k, self.files[k].path) for k in due if k in self.files]
         items.extend(Found(k, f.rel) for k, f in self.faults.due(self.clock()))
-        items.extend(Found(k, rel) for k, (rel, _) in self._copy_wait.items())
+        items.extend(Found(k, rel) for k, (rel, _) in self.identities.copy_wait.items())
         return items
 
     def next_deadline(self) -> float:
         """When due_partials() next has something (clock time)."""
         partial = min(self._partials.values(), default=float("inf"))
         soonest = min(partial + self.settings.partial_timeout, self.faults.next_due())
-        return min(soonest, self.clock() + COPY_RECHECK_S) if self._copy_wait else soonest
+        waiting = self.identities.copy_wait
+        return min(soonest, self.clock() + COPY_RECHECK_S) if waiting else soonest
 
     # -- reading ------------------------------------------------------------------------
 
@@ -228,7 +235,7 @@ class FileReader:
         """Read one file; its own faults become its state, shared ones are raised."""
         key = item.key
         try:
-            opened = self._open_input(item)
+            opened = self.inputs.open(item.key, self._prefix + item.rel)
             if opened is None:
                 # Gone or replaced under this name: a waiting last line can no longer be
                 # read here, and leaving it due would wake the loop without pause.
@@ -238,7 +245,7 @@ class FileReader:
             fd, st = opened
             tracked = self._track(item, fd, st.st_size)
             if tracked is None:  # empty, or a copy still being written: look again later
-                self._close_input(key)
+                self.inputs.close(key)
                 return False
             try:
                 self.outbox.open(tracked.outbox)
@@ -261,7 +268,7 @@ class FileReader:
                                                    "file": shown(item.rel)})  # fmt: skip
             self.generation += 1
         if st.st_nlink == 0 and not more:
-            self._close_input(key)
+            self.inputs.close(key)
         return more
 
     def _read_open(self, fd: int, st: os.stat_result, tracked: TrackedFile, final: bool) -> bool:
@@ -276,44 +283,11 @@ class FileReader:
         self._touched[tracked.key] = tracked
         return more
 
-    def _open_input(self, item: Found) -> tuple[int, os.stat_result] | None:
-        """The file's descriptor: kept open from an earlier pass, or opened by name."""
-        fd = self._fds.get(item.key)
-        if fd is not None:
-            self._fds.move_to_end(item.key)
-            return fd, os.fstat(fd)
-        try:
-            opened = open_regular(self._prefix + item.rel)
-        except OSError as exc:
-            if exc.errno not in (24, 23) or not self._fds:  # EMFILE, ENFILE
-                raise
-            self._close_some_inputs()
-            opened = open_regular(self._prefix + item.rel)
-        if opened is None:
-            return None
-        fd, st = opened
-        if (st.st_dev, st.st_ino) != item.key:
-            os.close(fd)
-            return None
-        self._fds[item.key] = fd
-        while len(self._fds) > MAX_INPUT_FDS:
-            os.close(self._fds.popitem(last=False)[1])
-        return fd, st
-
-    def _close_input(self, key: tuple[int, int]) -> None:
-        fd = self._fds.pop(key, None)
-        if fd is not None:
-            os.close(fd)
-
-    def _close_some_inputs(self) -> None:
-        for _ in range(max(len(self._fds) // 2, 1)):
-            os.close(self._fds.popitem(last=False)[1])
-
     def _fault(self, item: Found, reason: str) -> None:
         """Record a fault of one file: its state, and one error per distinct reason."""
         tracked = self.files.get(item.key)
         outbox = tracked.outbox if tracked is not None else item.rel
-        self._close_input(item.key)
+        self.inputs.close(item.key)
         self._partials.pop(item.key, None)
         if self.faults.note(item.key, item.rel, outbox, reason, self.clock(), time.time()):
             self.generation += 1
@@ -332,66 +306,14 @@ class FileReader:
         if tracked is None:
             if size == 0:
                 return None
-            tracked = self._new_tracked(item, fd, size)
+            tracked = self.identities.new(item.key, item.rel, fd, size)
             if tracked is None:
                 return None
         else:
-            self._check(fd, tracked, size, item.rel)
+            self.identities.check(fd, tracked, size, item.rel)
         tracked.state = "skipping" if tracked.state == "skipping" else "active"
         self._touched[item.key] = tracked
         return tracked
-
-    def _new_tracked(self, item: Found, fd: int, size: int) -> TrackedFile | None:
-        now = time.time()
-        source = self.copies.match(fd, size, item.rel, self.files)
-        if source == WAIT:
-            since = self._copy_wait.setdefault(item.key, (item.rel, self.clock()))[1]
-            if self.clock() - since < COPY_WAIT_S:
-                return None
-            source = None  # never grew to the checkpoint: a file of its own
-        self._copy_wait.pop(item.key, None)
-        if not isinstance(source, CopySource):
-            tracked = TrackedFile(
-                *item.key, 0, fingerprint(b""), item.rel, 0, 0, item.rel, now, now
-            )
-            log.info("file opened", extra={"event": "file_opened", "file": shown(item.rel)})
-        else:
-            tracked = TrackedFile(
-                *item.key, 0, fingerprint(b""), item.rel, source.offset, source.lines,
-                source.outbox, now, now, tail=source.tail,
-            )  # fmt: skip
-            log.info("file is a copy; read from its checkpoint on",
-                     extra={"event": "file_copy", "file": shown(item.rel),
-                            "from": shown(source.path), "offset": source.offset})  # fmt: skip
-        self.files[item.key] = tracked
-        check_identity(fd, tracked, size)  # takes its first fingerprint
-        return tracked
-
-    def _check(self, fd: int, tracked: TrackedFile, size: int, rel: str) -> None:
-        """Compare a known inode with its checkpoint before reading it.
-
-        A file found under another name with content that no longer matches is a new
-        file on a reused inode, not a rename of a truncated one: it gets its own outbox.
-        """
-        verdict = check_identity(fd, tracked, size)
-        if verdict == "truncated" and rel != tracked.path:
-            verdict = "replaced"
-        if verdict == "same":
-            if rel != tracked.path:
-                extra = {"event": "file_rotated", "file": shown(rel), "from": shown(tracked.path)}
-                log.info("file renamed", extra=extra)
-                tracked.path = rel
-            return
-        log.info(f"file {verdict}", extra={"event": f"file_{verdict}", "file": shown(rel)})
-        self.copies.remember(tracked)
-        tracked.path = rel
-        tracked.offset = tracked.lines = 0
-        tracked.state = "active"
-        tracked.fp_len, tracked.fingerprint, tracked.tail = 0, fingerprint(b""), ""
-        if verdict == "replaced":
-            tracked.first_seen = time.time()
-            tracked.outbox = rel
-        check_identity(fd, tracked, size)
 
     def _note_partial(self, tracked: TrackedFile, size: int, final: bool) -> None:
         key = tracked.key
@@ -465,9 +387,7 @@ class FileReader:
             raise shared from exc
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self.inputs.close_all()
         self.outbox.close()
         self.store.close()
         if self.guard is not None:

@@ -12,56 +12,13 @@ a stall: /health turns `failing`, and WATCHDOG=1 stops so systemd restarts a hun
 
 from __future__ import annotations
 
-import os
-import sys
-from dataclasses import dataclass
-from types import FrameType
-from typing import Any
+import logging
 
-import processors.router as router_module
+from processors.inflight import InFlight
+from store.health import FAILING
+from store.telemetry import Telemetry
 
-# The router and the loops it runs live in this folder; user code and the built-ins
-# have no `node` and `batch` locals.
-_ROUTER_DIR = os.path.dirname(router_module.__file__)
-
-
-@dataclass(frozen=True, slots=True)
-class InFlight:
-    """The processor call the engine thread is in."""
-
-    processor: str
-    file: str | None
-    line_no: int | None
-    call: tuple[int, int, int]  # identifies the call: (batch, node, line)
-
-
-def in_flight(thread_id: int | None) -> InFlight | None:
-    """The processor call thread `thread_id` is in, from its stack; None when in none."""
-    if thread_id is None:
-        return None
-    frame: FrameType | None = sys._current_frames().get(thread_id)
-    while frame is not None:
-        if frame.f_code.co_filename.startswith(_ROUTER_DIR):
-            found = _from_locals(frame.f_locals)
-            if found is not None:
-                return found
-        frame = frame.f_back
-    return None
-
-
-def _from_locals(local: dict[str, Any]) -> InFlight | None:
-    node, batch = local.get("node"), local.get("batch")
-    if node is None or batch is None:
-        return None
-    origin = local.get("o")
-    if not isinstance(origin, int):
-        item = local.get("item")
-        origin = item[0] if isinstance(item, tuple) and item and isinstance(item[0], int) else None
-    first = getattr(batch, "first_line_no", None)
-    line_no = first + origin if isinstance(first, int) and origin is not None else None
-    name = str(getattr(node, "name", "?"))
-    return InFlight(name, getattr(batch, "file", None), line_no,
-                    (id(batch), id(node), -1 if origin is None else origin))  # fmt: skip
+log = logging.getLogger("inboxd.engine")
 
 
 class StallWatch:
@@ -76,6 +33,7 @@ class StallWatch:
         self._last_call: tuple[int, int, int] | None = None
         self._progress_at = 0.0
         self.current: InFlight | None = None
+        self.stalled = False
 
     def check(self, now: float, sample: InFlight | None, beat: float, idle: bool) -> float:
         """Seconds without progress while busy (0.0 when progressing or idle)."""
@@ -89,3 +47,30 @@ class StallWatch:
         since = max(self._progress_at, beat)
         stuck = now - since
         return stuck if stuck >= self.stall_timeout else 0.0
+
+    def verdict(
+        self, now: float, sample: InFlight | None, beat: float, idle: bool, telemetry: Telemetry
+    ) -> float:
+        """check(), published: the `engine` check of /health `failing` while stalled
+        (naming the processor, file, line and seconds), the stalled-seconds gauge, and
+        one log line when a stall starts and when it ends."""
+        stuck = self.check(now, sample, beat, idle)
+        telemetry.set_gauge("engine_stalled_seconds", stuck)
+        health = telemetry.health
+        if not stuck:
+            if health.ok("engine", owner="stall") and self.stalled:
+                log.info("engine progressing again", extra={"event": "unstalled"})
+            self.stalled = False
+            return 0.0
+        what = sample.processor if sample is not None else "the engine loop"
+        where = f" on {sample.file} line {sample.line_no}" if sample is not None else ""
+        reason = f"{what} has not returned for {stuck:.0f} s{where}"
+        details = {"processor": sample.processor if sample else None,
+                   "file": sample.file if sample else None,
+                   "line_no": sample.line_no if sample else None,
+                   "seconds": round(stuck, 1)}  # fmt: skip
+        health.set("engine", FAILING, reason, owner="stall", details=details)
+        if not self.stalled:
+            log.error("engine stalled: %s", reason, extra={"event": "stalled", **details})
+        self.stalled = True
+        return stuck

@@ -1,0 +1,156 @@
+"""A worker process: routes chunks for the daemon's processing thread (`workers` >= 2).
+
+The daemon sends a chunk as bytes (complete lines joined by newlines: pickling many small
+strings would cost as much as routing them) and gets back the outbox bytes, the dead
+letters and errors, the per-processor figures and the traces the daemon keeps. The
+pipeline is loaded here, so factories are called once per worker and a stateful
+processor holds one state per worker.
+
+Shared memory tells the daemon what the worker is doing without a message per call: the
+processor a wave runs (written by the router's wave hook) and a progress count with the
+line in flight, kept by a sampling thread as the engine's own stall watch does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import SynchronizedArray
+from pathlib import Path
+from typing import Any
+
+from processors.pipeline import add_import_path, load_pipeline
+from processors.router import Routed, Router
+from store.records import TraceRecord
+
+SAMPLE_S = 0.1
+PR_SET_PDEATHSIG = 1
+NAME_BYTES = 64
+# Shared slots: [progress count, line number in flight (0: none)].
+PROGRESS, LINE_NO = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a worker needs to build its router (plain values: it crosses a process)."""
+
+    pipeline: dict[str, Any]
+    config: str | None
+    where: str
+    trace: bool
+    trace_keep: int
+    max_hops: int
+    max_outputs: int
+    keep_lines: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    seq: int
+    data: bytes
+    file: str
+    first_line_no: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    seq: int
+    out: bytes
+    lines_out: int
+    deadletters: list[Any]
+    errors: list[Any]
+    stats: dict[str, list[float]]
+    traces: list[TraceRecord]
+    terminals: int
+
+
+def build_router(spec: WorkerSpec, *, reload: bool = False) -> Router:
+    if spec.config is not None:
+        add_import_path(Path(spec.config))
+    pipeline = load_pipeline(spec.pipeline, where=spec.where, reload=reload)
+    return Router(pipeline, trace=spec.trace, max_hops=spec.max_hops,
+                  max_outputs=spec.max_outputs, keep_lines=spec.keep_lines)  # fmt: skip
+
+
+def route_job(router: Router, job: Job, trace_keep: int) -> Result:
+    lines = job.data.decode("utf-8", "surrogateescape").split("\n") if job.count else []
+    routed: Routed = router.route(lines, job.file, job.first_line_no)
+    out = routed.out
+    data = ("\n".join(out) + "\n").encode("utf-8", "replace") if out else b""
+    traces: list[TraceRecord] = []
+    terminals = 0
+    if routed.traces is not None:
+        terminals = len(routed.traces.terminals)
+        traces = routed.traces.records(max(terminals - trace_keep, 0))
+    return Result(job.seq, data, len(out), routed.deadletters, routed.errors, routed.stats,
+                  traces, terminals)  # fmt: skip
+
+
+def main(conn: Connection, spec: WorkerSpec, name: Any, slots: SynchronizedArray[int]) -> None:
+    """The worker's loop: ("route", Job) -> Result, ("reload", WorkerSpec), ("stop",)."""
+    _tie_to_parent()
+    router = build_router(spec)
+    hook = _name_writer(name)
+    router.on_wave = hook
+    _start_sampler(threading.get_ident(), slots)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind = message[0]
+        if kind == "route":
+            conn.send(route_job(router, message[1], spec.trace_keep))
+        elif kind == "reload":
+            try:
+                spec = message[1]
+                router = build_router(spec, reload=True)
+                router.on_wave = hook
+                conn.send(("reloaded", None))
+            except Exception as exc:  # the daemon keeps this worker's old pipeline
+                conn.send(("reloaded", f"{type(exc).__name__}: {exc}"))
+        else:
+            return
+
+
+def _tie_to_parent() -> None:
+    """Die with the daemon (even on kill -9), and leave SIGTERM and SIGINT to it: the
+    daemon finishes its batch with the workers, then stops them."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the daemon died before the tie was made
+        os._exit(1)
+
+
+def _name_writer(name: Any) -> Callable[[str], None]:
+    def write(processor: str) -> None:
+        name.value = processor.encode("utf-8", "replace")[: NAME_BYTES - 1]
+
+    return write
+
+
+def _start_sampler(thread_id: int, slots: SynchronizedArray[int]) -> None:
+    from processors.inflight import in_flight
+
+    def sample() -> None:
+        last = None
+        stop = threading.Event()
+        while not stop.wait(SAMPLE_S):
+            current = in_flight(thread_id)
+            call = current.call if current is not None else None
+            if call != last:
+                last = call
+                slots[PROGRESS] += 1
+            slots[LINE_NO] = (current.line_no or 0) if current is not None else 0
+
+    threading.Thread(target=sample, name="inboxd-worker-sampler", daemon=True).start()

@@ -1,0 +1,193 @@
+"""`--workers N`: routing in worker processes, with the daemon as a subprocess.
+
+The same input gives the same outbox bytes, /stats counts, dead letters and traces as one
+worker; exactly-once holds across kill -9 of the daemon and of a worker; a line that
+kills a worker is quarantined; SIGHUP reloads every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_fixtures import MakeDaemon, outbox_counter, read_outbox, run_cli, write_config
+from net_fixtures import wait_for
+from soak import soak_kills
+from soak_common import passthrough_daemon
+
+RULES = """\
+import os
+
+def router(line):
+    if "RAISE" in line:
+        raise ValueError("no good: " + line[:20])
+    if "KILL-ME" in line:
+        os._exit(70)
+    level = "error" if " ERROR " in line else "info"
+    return [(level, line)]
+
+def error(line):
+    return [("end", "!! " + line), ("end", "copy " + line)]
+
+def info(line):
+    if line.endswith("7"):
+        return []
+    return [("end", line.upper())]
+"""
+
+PREFIX = """\
+def tag(line):
+    return [("end", "{prefix}" + line)]
+"""
+
+
+def rules_config(folder: Path, **daemon: Any) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rules.py").write_text(RULES)
+    table = 'start = "rules:router"\nerror = { processor = "rules:error", retries = 1 }\n'
+    table += 'info = "rules:info"'
+    return write_config(folder, pipeline=table, **daemon)
+
+
+def make_inbox(inbox: Path) -> None:
+    for f in range(3):
+        lines = []
+        for i in range(20_000):
+            level = "ERROR" if i % 13 == 0 else "INFO"
+            extra = " RAISE" if i % 997 == 0 else ""
+            lines.append(f"2026-12-01T00:00:00Z {level} file {f} line {i}{extra}")
+        (inbox / f"f{f}.log").write_text("".join(x + "\n" for x in lines))
+
+
+def run_once(root: Path, conf: Path, inbox: Path, workers: int) -> dict[str, Any]:
+    done = run_cli("--once", "--trace", "--config", str(conf), "--inbox", str(inbox),
+                   "--outbox", str(root / "outbox"), "--state-dir", str(root / "var"),
+                   "--workers", str(workers))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    stats: dict[str, Any] = json.loads(done.stdout)
+    return stats
+
+
+def rows(db: Path, sql: str) -> Counter[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return Counter(tuple(r) for r in conn.execute(sql))
+    finally:
+        conn.close()
+
+
+def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
+    conf = rules_config(tmp_path / "conf")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_inbox(inbox)
+    one = run_once(tmp_path / "one", conf, inbox, 1)
+    two = run_once(tmp_path / "two", conf, inbox, 2)
+    strip = {k: {f: v[f] for f in ("count", "errors", "retries")} for k, v in one.items()}
+    assert {k: {f: v[f] for f in ("count", "errors", "retries")} for k, v in two.items()} == strip
+    for name in ("f0.log", "f1.log", "f2.log"):
+        a = (tmp_path / "one" / "outbox" / name).read_bytes()
+        assert a == (tmp_path / "two" / "outbox" / name).read_bytes(), name
+    dead = "SELECT file, line_no, tag, processor, message, line FROM deadletter"
+    assert rows(tmp_path / "one/var/inboxd.db", dead) == rows(tmp_path / "two/var/inboxd.db", dead)
+    assert rows(tmp_path / "one/var/inboxd.db", dead)
+    errors = "SELECT processor, message, file, line_no FROM errors"
+    assert rows(tmp_path / "one/var/inboxd.db", errors) == rows(
+        tmp_path / "two/var/inboxd.db", errors
+    )
+
+
+def test_kill_9_with_two_workers_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    d = passthrough_daemon(tmp_path / "d", workers=2)
+    r = soak_kills(d, 6, seed=11)
+    print(r.summary())
+    assert r.ok, r.summary()
+
+
+def worker_pids(pid: int | None) -> list[int]:
+    """The daemon's worker processes (not multiprocessing's resource tracker)."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    found = []
+    for child in (int(x) for x in out.split()):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(child)
+    return found
+
+
+def test_a_worker_killed_with_kill_9_is_replaced_and_nothing_is_lost(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    d = make_daemon(config=write_config(tmp_path / "conf", workers=2)).start()
+    pid = d.proc.pid if d.proc is not None else None
+    pids = wait_for(lambda: len(worker_pids(pid)) == 2 and worker_pids(pid), 20, "two workers")
+    written = [f"line {i}" for i in range(300_000)]
+    (d.inbox / "big.log").write_text("".join(x + "\n" for x in written))
+    wait_for(lambda: sum(outbox_counter(d.outbox).values()) > 10_000, 20, "lines flowing")
+    os.kill(pids[0], signal.SIGKILL)
+    wait_for(lambda: outbox_counter(d.outbox) == Counter(written), 60, "every line once")
+    assert d.is_running()
+    replaced = wait_for(lambda: len(worker_pids(pid)) == 2 and worker_pids(pid), 20, "replaced")
+    assert pids[0] not in replaced
+    d.stop()
+
+
+def test_a_line_that_kills_a_worker_is_quarantined(tmp_path: Path, make_daemon: MakeDaemon) -> None:
+    d = make_daemon(config=rules_config(tmp_path / "conf", workers=2, poison_after=2))
+    d.start()
+    lines = [f"2026 INFO line {i}" for i in range(3000)]
+    lines[1234] = "2026 INFO line 1234 KILL-ME password=hunter2"
+    (d.inbox / "a.log").write_text("".join(x + "\n" for x in lines))
+    dead = wait_for(lambda: d.get("/deadletter"), 60, "the poison dead letter")
+    assert [(x["line_no"], x["processor"]) for x in dead] == [(1235, "router")]
+    assert dead[0]["message"].startswith("Poison: a worker stopped 2 times")
+    assert "hunter2" not in dead[0]["line"]
+    got = read_outbox(d.outbox)["a.log"]
+    wanted = [x.upper() for i, x in enumerate(lines) if i != 1234 and not x.endswith("7")]
+    wait_for(lambda: read_outbox(d.outbox)["a.log"] == wanted, 30, "the rest, in order")
+    assert d.is_running() and got
+    d.stop()
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_sighup_reloads_every_worker(tmp_path: Path, make_daemon: MakeDaemon, workers: int) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "pre.py").write_text(PREFIX.format(prefix="old "))
+    conf = write_config(folder, pipeline='start = "pre:tag"', workers=workers)
+    d = make_daemon(config=conf).start()
+    (d.inbox / "a.log").write_text("".join(f"x{i}\n" for i in range(100)))
+    wait_for(lambda: len(read_outbox(d.outbox).get("a.log", [])) == 100, 20, "first lines")
+    (folder / "pre.py").write_text(PREFIX.format(prefix="new "))
+    assert d.proc is not None
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: any(r.get("event") == "reloaded" for r in log_records(d.state_dir)), 20,
+             "reloaded")  # fmt: skip
+    with open(d.inbox / "a.log", "a") as fh:
+        fh.write("".join(f"y{i}\n" for i in range(100)))
+    wait_for(lambda: len(read_outbox(d.outbox)["a.log"]) == 200, 20, "second lines")
+    out = read_outbox(d.outbox)["a.log"]
+    assert all(x.startswith("old x") for x in out[:100])
+    assert all(x.startswith("new y") for x in out[100:])
+    d.stop()
+
+
+def log_records(state: Path) -> list[dict[str, Any]]:
+    path = state / "logs" / "inboxd.log"
+    found = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found

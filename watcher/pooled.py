@@ -1,0 +1,111 @@
+"""Reading with worker processes: chunks are routed ahead, results applied in order.
+
+The processing thread reads a file chunk after chunk and hands each to the next worker
+without waiting, up to a window of two chunks per worker; it takes the results back in
+the order the chunks were read, writes their outbox bytes and moves the file's
+checkpoint only then. Order per outbox file and the commit protocol are those of one
+worker. Chunks are smaller than with one worker (128 KiB), so that a file of a few
+megabytes already keeps every worker busy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from processors.worker import Result
+from store.checkpoints import TrackedFile
+from store.outbox import Outbox
+from store.paths import shown
+from store.telemetry import Telemetry
+from watcher.faults import SharedFault, reason_of
+from watcher.tailer import Chunk, read_chunk
+from watcher.workers import WorkerPool, _Worker
+from watcher.writing import FILE_BUDGET_BYTES, OutboxWriter, RouteFn
+
+log = logging.getLogger("inboxd.watcher")
+
+POOL_CHUNK_BYTES = 128 * 1024
+
+_Sent = tuple[_Worker | None, Chunk]
+
+
+class PooledWriter(OutboxWriter):
+    """OutboxWriter whose routing runs in a WorkerPool."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        route: RouteFn,
+        telemetry: Telemetry,
+        pool: WorkerPool,
+        on_result: Callable[[Result], None],
+    ) -> None:
+        super().__init__(outbox, route, telemetry, None)
+        self.pool = pool
+        self.on_result = on_result
+
+    def read_chunks(
+        self, fd: int, tracked: TrackedFile, *, final: bool, size: int, max_line_bytes: int
+    ) -> bool:
+        """Read until EOF or the file's budget is spent; True when data remains."""
+        name = shown(tracked.path)
+        ahead = dataclasses.replace(tracked)  # where reading has got to
+        sent: deque[_Sent] = deque()
+        more = True
+        read = 0
+        try:
+            while read < FILE_BUDGET_BYTES:
+                start = ahead.offset
+                if start >= size and not final and ahead.state != "skipping":
+                    more = False
+                    break
+                chunk = read_chunk(fd, ahead, max_line_bytes=max_line_bytes, final=final,
+                                   size=size, chunk_bytes=POOL_CHUNK_BYTES)  # fmt: skip
+                if chunk.skipped:
+                    self._report_skipped(name, chunk.skipped, max_line_bytes)
+                sent.append((self._submit(chunk, name), chunk))
+                ahead.offset, ahead.lines = chunk.end_offset, chunk.end_lines
+                ahead.state = "skipping" if chunk.skipping else "active"
+                nbytes = chunk.end_offset - start
+                self.telemetry.add_counts(bytes_read=max(nbytes, 0), lines_read=len(chunk.lines))
+                if nbytes <= 0:
+                    more = False
+                    break
+                read += nbytes
+                while len(sent) >= self.pool.window:
+                    self._apply(sent.popleft(), tracked, name)
+            while sent:
+                self._apply(sent.popleft(), tracked, name)
+        except BaseException:
+            for w, _ in sent:  # the reader is dropped: keep the workers' queues in step
+                if w is not None:
+                    self.pool.collect(w)
+            raise
+        return more
+
+    def _submit(self, chunk: Chunk, name: str) -> _Worker | None:
+        if not chunk.lines:
+            return None
+        data = "\n".join(chunk.lines).encode("utf-8", "surrogateescape")
+        return self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines))
+
+    def _apply(self, sent: _Sent, tracked: TrackedFile, name: str) -> None:
+        w, chunk = sent
+        if w is not None:
+            result = self.pool.collect(w)
+            self.on_result(result)
+            if result.out:
+                try:
+                    self.outbox.append(tracked.outbox, result.out)
+                except OSError as exc:
+                    raise SharedFault("disk", reason_of(exc, f"outbox {name}")) from exc
+                self.pending_bytes += len(result.out)
+                self.telemetry.add_counts(lines_out=result.lines_out)
+            self.deadletters.extend(result.deadletters)
+        tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
+        tracked.state = "skipping" if chunk.skipping else "active"
+        tracked.updated = time.time()

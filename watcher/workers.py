@@ -1,0 +1,268 @@
+"""Worker processes that route chunks for the processing thread (`workers` >= 2).
+
+The processing thread keeps reading, writing and committing; only routing moves out.
+Chunks go to the workers in turn and their results are taken back in the order they were
+sent, so outbox order and the commit protocol are exactly those of one worker.
+
+A worker that dies (a crash in C code, `os._exit`, kill -9) is started again and the
+chunk it was routing is routed once more one line at a time: a line that kills a worker
+`poison_after` times is dead-lettered as poison. A worker that makes no progress for
+1.5 x `stall_timeout` is killed and handled the same way. Nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+from processors import worker
+from processors.inflight import InFlight
+from processors.options import Settings
+from processors.worker import Job, Result, WorkerSpec
+from store.records import DeadLetter
+from store.telemetry import PENDING_TRACES_MAX
+
+log = logging.getLogger("inboxd.engine")
+
+POLL_S = 0.5
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(slots=True)
+class _Worker:
+    slot: int
+    process: Any
+    conn: Connection
+    name: Any  # shared bytes: the processor its router runs now
+    slots: Any  # shared [progress, line in flight]
+    pending: deque[Job] = field(default_factory=deque)
+    progress: int = -1
+    progress_at: float = 0.0
+
+    def processor(self) -> str:
+        return bytes(self.name.value).decode("utf-8", "replace")
+
+
+class WorkerPool:
+    """Owned by the processing thread: start(), submit(), collect(), reload(), stop()."""
+
+    def __init__(
+        self, spec: WorkerSpec, n: int, *, poison_after: int, stall_timeout: float
+    ) -> None:
+        self.spec = spec
+        self.n = n
+        self.poison_after = poison_after
+        self.kill_after_s = 1.5 * stall_timeout
+        self.window = 2 * n
+        self.workers: list[_Worker] = []
+        self.restarts = 0
+        self._ctx = multiprocessing.get_context("spawn")
+        self._next = 0
+        self._seq = 0
+        self._deaths: dict[tuple[str, int], int] = {}
+        # What a dead letter keeps of a line (the engine sets it from keep_lines).
+        self.keep: Callable[[str], str] = lambda line: line
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.workers:
+            self.workers = [self._spawn(i) for i in range(self.n)]
+
+    def stop(self) -> None:
+        for w in self.workers:
+            with contextlib.suppress(OSError):
+                w.conn.send(("stop",))
+        for w in self.workers:
+            w.process.join(5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(5)
+            w.conn.close()
+        self.workers = []
+
+    def check(self) -> None:
+        """Start again any idle worker that died (a busy one is restarted when its
+        result is awaited)."""
+        for w in self.workers:
+            if not w.pending and not w.process.is_alive():
+                self._restart(w)
+
+    def reload(self, spec: WorkerSpec) -> list[str]:
+        """Load a new pipeline in every worker (between batches); returns their errors."""
+        self.spec = spec
+        problems = []
+        for w in self.workers:
+            w.conn.send(("reload", spec))
+            _, problem = w.conn.recv()
+            if problem:
+                problems.append(problem)
+        return problems
+
+    def _spawn(self, slot: int) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        name = self._ctx.Array("c", worker.NAME_BYTES, lock=False)
+        slots = self._ctx.Array("q", 2, lock=False)
+        process = self._ctx.Process(
+            target=worker.main, args=(child, self.spec, name, slots),
+            name=f"inboxd-worker-{slot}", daemon=True,
+        )  # fmt: skip
+        process.start()
+        child.close()
+        return _Worker(slot, process, parent, name, slots, progress_at=time.monotonic())
+
+    # -- routing ------------------------------------------------------------------------
+
+    def submit(self, data: bytes, file: str, first_line_no: int, count: int) -> _Worker:
+        self._seq += 1
+        job = Job(self._seq, data, file, first_line_no, count)
+        w = self.workers[self._next]
+        self._next = (self._next + 1) % self.n
+        w.pending.append(job)
+        self._send(w, job)
+        return w
+
+    def collect(self, w: _Worker) -> Result:
+        """The result of `w`'s oldest job (a dead worker's chunk is routed again)."""
+        job = w.pending[0]
+        result = self._receive(w)
+        if result is None:
+            result = self._reroute(w, job)
+        w.pending.popleft()
+        return result
+
+    def busy(self) -> tuple[int, str, int | None]:
+        """(summed progress, processor, line) of the workers, for the stall watch."""
+        total = 0
+        processor, line = "", None
+        for w in self.workers:
+            total += w.slots[worker.PROGRESS]
+            if w.pending and not processor:
+                processor = w.processor()
+                line = w.slots[worker.LINE_NO] or None
+        return total, processor, line
+
+    def sample(self) -> InFlight | None:
+        """What the workers are doing, for the stall watch: a call that changes with
+        their progress."""
+        progress, processor, line_no = self.busy()
+        if not processor:
+            return None
+        return InFlight(f"{processor} (worker)", None, line_no, (progress, 0, 0))
+
+    def _send(self, w: _Worker, job: Job) -> None:
+        with contextlib.suppress(OSError):  # a dead worker: found when its result is awaited
+            w.conn.send(("route", job))
+
+    def _receive(self, w: _Worker) -> Result | None:
+        """The next result of `w`, or None when it died (or was killed for hanging)."""
+        while True:
+            try:
+                if w.conn.poll(POLL_S):
+                    message = w.conn.recv()
+                    if isinstance(message, Result):
+                        return message
+                    continue
+            except (EOFError, OSError):
+                return None
+            if not w.process.is_alive():
+                return None
+            self._watch(w)
+
+    def _watch(self, w: _Worker) -> None:
+        progress = w.slots[worker.PROGRESS]
+        now = time.monotonic()
+        if progress != w.progress:
+            w.progress, w.progress_at = progress, now
+        elif now - w.progress_at > self.kill_after_s:
+            log.error("worker %d made no progress for %.0f s in %s; killing it",
+                      w.slot, now - w.progress_at, w.processor(),
+                      extra={"event": "worker_hung", "processor": w.processor()})  # fmt: skip
+            os.kill(w.process.pid, signal.SIGKILL)
+            w.process.join(5)
+
+    def _restart(self, w: _Worker) -> str:
+        """Start a fresh process in `w`'s place; returns the processor the dead one ran."""
+        processor = w.processor()
+        w.process.join(1)
+        w.conn.close()
+        fresh = self._spawn(w.slot)
+        w.process, w.conn, w.name, w.slots = fresh.process, fresh.conn, fresh.name, fresh.slots
+        w.progress, w.progress_at = -1, time.monotonic()
+        self.restarts += 1
+        log.warning("worker %d died in %s; started again", w.slot, processor or "?",
+                    extra={"event": "worker_restarted", "processor": processor})  # fmt: skip
+        return processor
+
+    def _reroute(self, w: _Worker, job: Job) -> Result:
+        """Route a dead worker's chunk again one line at a time, then resend its queue."""
+        processor = self._restart(w)
+        lines = job.data.decode("utf-8", "surrogateescape").split("\n") if job.count else []
+        parts: list[Result] = []
+        for i, line in enumerate(lines):
+            parts.append(self._one_line(w, job, line, job.first_line_no + i, processor))
+        for queued in list(w.pending)[1:]:
+            self._send(w, queued)
+        return _merge(job.seq, parts)
+
+    def _one_line(self, w: _Worker, job: Job, line: str, line_no: int, processor: str) -> Result:
+        while True:
+            key = (job.file, line_no)
+            if self._deaths.get(key, 0) >= self.poison_after:
+                return self._poison(job, line, line_no, processor)
+            single = replace(job, data=line.encode("utf-8", "surrogateescape"),
+                             first_line_no=line_no, count=1)  # fmt: skip
+            self._send(w, single)
+            result = self._receive(w)
+            if result is not None:
+                return result
+            self._deaths[key] = self._deaths.get(key, 0) + 1
+            processor = self._restart(w)
+
+    def _poison(self, job: Job, line: str, line_no: int, processor: str) -> Result:
+        deaths = self._deaths.pop((job.file, line_no))
+        message = f"Poison: a worker stopped {deaths} times on this line"
+        log.error(message, extra={"event": "poison", "file": job.file, "line_no": line_no,
+                                  "processor": processor})  # fmt: skip
+        letter = DeadLetter(time.time(), job.file, line_no, "start", processor or "?", message,
+                            self.keep(line))  # fmt: skip
+        return Result(job.seq, b"", 0, [letter], [], {}, [], 0)
+
+
+def worker_spec(settings: Settings) -> WorkerSpec:
+    """What each worker process builds its router from."""
+    config = settings.config
+    return WorkerSpec(
+        pipeline=settings.pipeline, config=str(config) if config is not None else None,
+        where=str(config) if config is not None else "default pipeline", trace=settings.trace,
+        trace_keep=PENDING_TRACES_MAX, max_hops=settings.max_hops,
+        max_outputs=settings.max_outputs, keep_lines=settings.keep_lines,
+    )  # fmt: skip
+
+
+def _merge(seq: int, parts: list[Result]) -> Result:
+    stats: dict[str, list[float]] = {}
+    for p in parts:
+        for name, d in p.stats.items():
+            s = stats.setdefault(name, [0, 0.0, 0, 0])
+            for i in range(4):
+                s[i] += d[i]
+    return Result(
+        seq,
+        b"".join(p.out for p in parts),
+        sum(p.lines_out for p in parts),
+        [d for p in parts for d in p.deadletters],
+        [e for p in parts for e in p.errors],
+        stats,
+        [t for p in parts for t in p.traces],
+        sum(p.terminals for p in parts),
+    )
