@@ -35,15 +35,15 @@ ELIDED = "…"
 _mask_secrets: Callable[[str], str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class Keeper:
     """What records keep of lines and of the texts that may quote them."""
 
-    mode: str = "redacted"
+    __slots__ = ("mode",)
 
-    def __post_init__(self) -> None:
-        if self.mode not in KEEP_LINES:
-            raise ValueError(f"keep_lines must be one of {KEEP_LINES}, got {self.mode!r}")
+    def __init__(self, mode: str = "redacted") -> None:
+        if mode not in KEEP_LINES:
+            raise ValueError(f"keep_lines must be one of {KEEP_LINES}, got {mode!r}")
+        self.mode = mode
 
     @staticmethod
     def mask(text: str) -> str:

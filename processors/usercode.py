@@ -10,9 +10,9 @@ inside a user module finds its siblings while inboxd's own imports stay its own.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import sys
+import zlib
 from pathlib import Path
 from types import ModuleType
 
@@ -54,8 +54,8 @@ def private_name(module_name: str, folder: Path) -> str:
 
     The folder is part of it, so that two configs' modules of the same name never mix.
     """
-    digest = hashlib.blake2b(str(folder).encode(), digest_size=4).hexdigest()
-    return f"{PRIVATE_PREFIX}{digest}_{module_name}"
+    digest = zlib.crc32(str(folder).encode("utf-8", "surrogateescape"))
+    return f"{PRIVATE_PREFIX}{digest:08x}_{module_name}"
 
 
 def import_user_module(module_name: str, source: Path, *, fresh: set[str] | None) -> ModuleType:

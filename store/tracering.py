@@ -19,22 +19,23 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import NamedTuple
 
 from store.records import TraceBatch, TraceRecord, path_of
 
 
-class _Slice(NamedTuple):
+class _Slice:
     """`batch.terminals[start:stop]`, or finished `records` when batch is None."""
 
-    batch: TraceBatch | None
-    records: list[TraceRecord] | None
-    start: int
-    stop: int
+    __slots__ = ("batch", "records", "size", "start", "stop")
 
-    @property
-    def size(self) -> int:
-        return self.stop - self.start
+    def __init__(
+        self, batch: TraceBatch | None, records: list[TraceRecord] | None, start: int, stop: int
+    ) -> None:
+        self.batch = batch
+        self.records = records
+        self.start = start
+        self.stop = stop
+        self.size = stop - start
 
     def newest_records(self, count: int) -> list[TraceRecord]:
         if self.batch is not None:
