@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import threading
@@ -30,6 +31,9 @@ from processors.router import Routed, Router
 from store.records import TraceRecord
 
 SAMPLE_S = 0.1
+# Pipe buffers large enough for two 128 KiB chunks in flight to a worker.
+PIPE_BYTES = 1024 * 1024
+F_SETPIPE_SZ = 1031
 PR_SET_PDEATHSIG = 1
 NAME_BYTES = 64
 # Shared slots: [progress count, line number in flight (0: none)].
@@ -71,6 +75,41 @@ class Result:
     terminals: int
 
 
+class Channel:
+    """Messages both ways over two OS pipes whose buffers hold whole chunks.
+
+    A socket pair (multiprocessing's duplex Pipe) buffers less than one chunk: sending
+    the next chunk to a busy worker would block the processing thread until that worker
+    is done, and the workers would take turns instead of running side by side.
+    """
+
+    def __init__(self, rx: Connection, tx: Connection) -> None:
+        self.rx, self.tx = rx, tx
+
+    def send(self, message: object) -> None:
+        self.tx.send(message)
+
+    def recv(self) -> Any:
+        return self.rx.recv()
+
+    def poll(self, timeout: float) -> bool:
+        return self.rx.poll(timeout)
+
+    def close(self) -> None:
+        self.rx.close()
+        self.tx.close()
+
+
+def channel_pair(ctx: Any) -> tuple[Channel, Channel]:
+    """(the daemon's end, the worker's end)."""
+    daemon_rx, worker_tx = ctx.Pipe(duplex=False)
+    worker_rx, daemon_tx = ctx.Pipe(duplex=False)
+    for conn in (worker_tx, daemon_tx):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(conn.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    return Channel(daemon_rx, daemon_tx), Channel(worker_rx, worker_tx)
+
+
 def build_router(spec: WorkerSpec, *, reload: bool = False) -> Router:
     if spec.config is not None:
         add_import_path(Path(spec.config))
@@ -93,7 +132,7 @@ def route_job(router: Router, job: Job, trace_keep: int) -> Result:
                   traces, terminals)  # fmt: skip
 
 
-def main(conn: Connection, spec: WorkerSpec, name: Any, slots: SynchronizedArray[int]) -> None:
+def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[int]) -> None:
     """The worker's loop: ("route", Job) -> Result, ("reload", WorkerSpec), ("stop",)."""
     _tie_to_parent()
     router = build_router(spec)

@@ -21,13 +21,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from typing import Any
 
 from processors import worker
 from processors.inflight import InFlight
 from processors.options import Settings
-from processors.worker import Job, Result, WorkerSpec
+from processors.worker import Channel, Job, Result, WorkerSpec
 from store.records import DeadLetter
 from store.telemetry import PENDING_TRACES_MAX
 
@@ -41,7 +40,7 @@ START_TIMEOUT_S = 60.0
 class _Worker:
     slot: int
     process: Any
-    conn: Connection
+    conn: Channel
     name: Any  # shared bytes: the processor its router runs now
     slots: Any  # shared [progress, line in flight]
     pending: deque[Job] = field(default_factory=deque)
@@ -109,7 +108,7 @@ class WorkerPool:
         return problems
 
     def _spawn(self, slot: int) -> _Worker:
-        parent, child = self._ctx.Pipe()
+        parent, child = worker.channel_pair(self._ctx)
         name = self._ctx.Array("c", worker.NAME_BYTES, lock=False)
         slots = self._ctx.Array("q", 2, lock=False)
         process = self._ctx.Process(

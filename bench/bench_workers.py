@@ -1,0 +1,141 @@
+"""Workers: a CPU-heavy pipeline with `--workers 1` and `--workers 2`, in the same run.
+
+Usage: python bench/bench_workers.py [--lines N] [--repeat R] [--work DIR]
+Each line is parsed as JSON, searched with two regexes, enriched and written as JSON
+again (bench/heavy.py). `--once` runs alternate between one and two workers; the outbox
+of every run is compared byte for byte with the first. Then a live daemon with two
+workers ingests the same file while `/stats` is fetched every 20 ms: its latency is the
+API's under that load. Prints every run; figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from harness import free_port  # noqa: E402
+from heavy import CONFIG  # noqa: E402
+
+
+def generate(path: Path, n: int) -> None:
+    rnd = random.Random(7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for i in range(n):
+            ip = f"{rnd.choice(['10', '192', '172', '8'])}.{rnd.randint(0, 255)}.0.{i % 250}"
+            rec = {"ts": 1764245000 + i, "svc": f"svc-{i % 17}", "level": "info",
+                   "msg": f"GET /item/{i} from {ip} took {rnd.randint(1, 999)} ms"}  # fmt: skip
+            fh.write(json.dumps(rec) + "\n")
+
+
+def once(work: Path, src: Path, workers: int, run: int) -> tuple[float, float, Path]:
+    """(seconds, daemon CPU seconds, outbox file) of one `--once` run."""
+    root = work / f"w{workers}-{run}"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "inbox").mkdir(parents=True)
+    os.link(src, root / "inbox" / "app.log")
+    cmd = [sys.executable, str(ROOT / "daemon.py"), "--once", "--config", str(work / "c.toml"),
+           "--inbox", str(root / "inbox"), "--outbox", str(root / "outbox"),
+           "--state-dir", str(root / "var"), "--workers", str(workers)]  # fmt: skip
+    t0 = time.perf_counter()
+    before = os.times()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    took = time.perf_counter() - t0
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return took, cpu, root / "outbox" / "app.log"
+
+
+def live_latency(work: Path, src: Path, lines: int) -> tuple[float, float, float]:
+    """(lines/s, /stats p50 ms, p99 ms) of a live daemon with two workers."""
+    root = work / "live"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "inbox").mkdir(parents=True)
+    port = free_port()
+    cmd = [sys.executable, str(ROOT / "daemon.py"), "--config", str(work / "c.toml"),
+           "--inbox", str(root / "inbox"), "--outbox", str(root / "outbox"),
+           "--state-dir", str(root / "var"), "--workers", "2", "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("bench_workers: the live daemon did not start")
+            time.sleep(0.05)
+        time.sleep(1.0)  # the workers are up
+        os.link(src, root / "inbox" / "app.log")
+        t0 = time.perf_counter()
+        samples: list[float] = []
+        with httpx.Client(timeout=5) as client:
+            while True:
+                s0 = time.perf_counter()
+                stats = client.get(url + "/stats").json()
+                samples.append((time.perf_counter() - s0) * 1000)
+                if stats.get("enrich", {}).get("count", 0) >= lines:
+                    break
+                if time.perf_counter() - t0 > 300:
+                    raise SystemExit("bench_workers: the live run did not finish")
+                time.sleep(0.02)
+        rate = lines / (time.perf_counter() - t0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    q = statistics.quantiles(samples, n=100)
+    return rate, statistics.median(samples), q[98]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=300_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/inboxd-bench-workers"))
+    args = ap.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "heavy.py", work / "heavy.py")
+    (work / "c.toml").write_text(CONFIG)
+    src = work / "src.log"
+    if not src.exists() or sum(1 for _ in src.open()) != args.lines:
+        generate(src, args.lines)
+    print(f"machine: {os.cpu_count()} cores; lines: {args.lines:,}")
+    reference: bytes | None = None
+    best = {1: 0.0, 2: 0.0}
+    for run in range(args.repeat):
+        for workers in (1, 2):
+            took, cpu, out = once(work, src, workers, run)
+            data = out.read_bytes()
+            reference = data if reference is None else reference
+            same = "same outbox" if data == reference else "OUTBOX DIFFERS"
+            rate = args.lines / took
+            best[workers] = max(best[workers], rate)
+            print(f"--once --workers {workers}: {rate:>9,.0f} lines/s  ({took:.2f} s, "
+                  f"{cpu:.2f} s CPU)  {same}")  # fmt: skip
+    print(f"best --workers 2 / --workers 1: {best[2] / best[1]:.2f}x")
+    rate, p50, p99 = live_latency(work, src, args.lines)
+    print(f"live --workers 2: {rate:,.0f} lines/s; /stats p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
