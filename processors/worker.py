@@ -61,6 +61,7 @@ class Job:
     file: str
     first_line_no: int
     count: int
+    trace: bool = False  # build paths for this chunk (a tap client is connected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,9 @@ def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[in
             return
         kind = message[0]
         if kind == "route":
-            conn.send(route_job(router, message[1], spec.trace_keep))
+            job = message[1]
+            router.trace = spec.trace or job.trace
+            conn.send(route_job(router, job, spec.trace_keep))
         elif kind == "reload":
             try:
                 spec = message[1]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from daemon_fixtures import REPO, MakeDaemon, daemon_env
 from net_fixtures import wait_for
 from web_fixtures import make_context, no_thread_leak, serving  # noqa: F401
@@ -180,8 +181,9 @@ def test_tap_stream_ends_after_seconds(tmp_path: Path) -> None:
     assert 0.4 <= took < 4, took
 
 
-def test_tap_on_a_running_daemon_without_trace(make_daemon: MakeDaemon) -> None:
-    daemon = make_daemon().start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_tap_on_a_running_daemon_without_trace(make_daemon: MakeDaemon, workers: int) -> None:
+    daemon = make_daemon(extra_args=["--workers", str(workers)]).start()
     tap = subprocess.Popen(
         [sys.executable, "daemon.py", "tap", "--url", daemon.url, "--tag", "warn",
          "--limit", "3"],

@@ -14,13 +14,14 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from processors.options import Settings
 from processors.router import Routed
 from processors.worker import Result
 from store.checkpoints import CheckpointStore, OutboxState, TrackedFile
 from store.outbox import recover
-from store.records import DeadLetter, ErrorRecord
+from store.records import DeadLetter, ErrorRecord, TraceBatch, TraceRecord
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, as_shared, reason_of
 from watcher.poison import PoisonGuard
@@ -31,6 +32,18 @@ log = logging.getLogger("inboxd.engine")
 HELD_ERRORS_MAX = 10_000
 PROBE_NAME = ".inboxd-probe"
 PROBE_BYTES = 64 * 1024
+
+
+class RecordBatch:
+    """Trace records built by a worker, shaped as the TraceBatch a tap reads."""
+
+    def __init__(self, records: list[TraceRecord]) -> None:
+        self._records = records
+        self.file = records[0].file if records else None
+        self.terminals = records
+
+    def records(self, start: int = 0, stop: int | None = None) -> list[TraceRecord]:
+        return self._records[start:stop]
 
 
 class PendingTelemetry:
@@ -68,7 +81,12 @@ class PendingTelemetry:
         self.add(Routed(stats=result.stats, errors=result.errors,
                         deadletters=result.deadletters))  # fmt: skip
         if result.traces:
-            self.telemetry.add_trace_records(result.traces)
+            t = self.telemetry
+            if t.trace_enabled:
+                t.add_trace_records(result.traces)
+            if t.tap.active:
+                # RecordBatch has what publish() reads of a TraceBatch.
+                t.tap.publish(cast(TraceBatch, RecordBatch(result.traces)))
 
     def publish(self) -> None:
         """The lines routed so far are committed: their telemetry counts."""

@@ -91,7 +91,8 @@ class PooledWriter(OutboxWriter):
         if not chunk.lines:
             return None
         data = "\n".join(chunk.lines).encode("utf-8", "surrogateescape")
-        return self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines))
+        tap = self.telemetry.tap.active
+        return self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines), trace=tap)
 
     def _apply(self, sent: _Sent, tracked: TrackedFile, name: str) -> None:
         w, chunk = sent

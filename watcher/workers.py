@@ -121,9 +121,11 @@ class WorkerPool:
 
     # -- routing ------------------------------------------------------------------------
 
-    def submit(self, data: bytes, file: str, first_line_no: int, count: int) -> _Worker:
+    def submit(
+        self, data: bytes, file: str, first_line_no: int, count: int, *, trace: bool = False
+    ) -> _Worker:
         self._seq += 1
-        job = Job(self._seq, data, file, first_line_no, count)
+        job = Job(self._seq, data, file, first_line_no, count, trace)
         w = self.workers[self._next]
         self._next = (self._next + 1) % self.n
         w.pending.append(job)
