@@ -191,11 +191,31 @@
 
   function renderHealth(doc) {
     state.health = { uptime: doc.uptime, at: performance.now() };
-    setPill($("health"), doc.status, doc.status === "ok" ? "pill-ok" : "pill-bad");
+    const pill = { ok: "pill-ok", degraded: "pill-warn" }[doc.status] || "pill-bad";
+    setPill($("health"), doc.status, pill);
+    renderHealthBanner(doc);
     $("version").textContent = doc.version || "–";
     state.tracing = doc.tracing === true;
     setPill($("tracing"), state.tracing ? "on" : "off", state.tracing ? "pill-on" : "pill-off");
     $("panel-traces").hidden = !state.tracing;
+  }
+
+  // The checks that are not ok, each with its reason and since when.
+  function renderHealthBanner(doc) {
+    const banner = $("health-banner");
+    const bad = Object.entries(doc.checks || {}).filter(([, c]) => c && c.status !== "ok");
+    if (doc.error) bad.push(["daemon", { status: doc.status, reason: doc.error }]);
+    banner.hidden = doc.status === "ok" && bad.length === 0;
+    if (banner.hidden) return;
+    banner.className = "banner banner-" + (doc.status === "degraded" ? "warn" : "bad");
+    const items = bad.map(([name, c]) => {
+      const item = el("span", "banner-item");
+      item.appendChild(el("strong", "", `${name} ${c.status}`));
+      if (c.reason) item.appendChild(document.createTextNode(": " + c.reason));
+      if (typeof c.since === "number") item.appendChild(el("span", "muted", ` since ${fmtTime(c.since)}`));
+      return item;
+    });
+    banner.replaceChildren(el("strong", "banner-status", doc.status), ...items);
   }
 
   function setPill(node, text, cls) {
