@@ -58,16 +58,19 @@ async def stream_events(request: Request, hub: TapHub, ask: TapRequest) -> Async
     subscriber = hub.subscribe(tag=ask.tag, file_glob=ask.file, capacity=ask.rate)
     rate, limit, seconds = ask.rate, ask.limit, ask.seconds
     sent = 0
-    started = last_write = time.monotonic()
-    per_tick = max(int(rate * TICK_S), 1)
+    started = last_write = last_tick = time.monotonic()
+    allowance = 0.0  # a token bucket: `rate` events a second, at most a second's worth
     try:
         yield b": tap connected\n\n"
         while True:
             now = time.monotonic()
             if seconds is not None and now - started >= seconds:
                 return
-            want = per_tick if limit is None else min(per_tick, limit - sent)
+            allowance = min(float(rate), allowance + (now - last_tick) * rate)
+            last_tick = now
+            want = int(allowance) if limit is None else min(int(allowance), limit - sent)
             records, skipped = hub.take(subscriber, want)
+            allowance -= len(records)
             if skipped:
                 yield f"event: skipped\ndata: {skipped}\n\n".encode()
             for r in records:
