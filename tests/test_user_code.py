@@ -277,3 +277,39 @@ def test_missing_module_or_callable_is_one_line_and_exit_2(
     assert proc.stderr.count("\n") == 1 and named in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert os.path.basename(str(config)) in proc.stderr
+
+
+FOUR_MODULE = """\
+def four(line):
+    return [("end", line + str(i)) for i in range(4)]
+"""
+
+
+@pytest.mark.parametrize(("max_outputs", "delivered"), [(3, ""), (4, "a0\na1\na2\na3\n")])
+def test_max_outputs_is_read_from_the_daemon_table(
+    tmp_path: Path, max_outputs: int, delivered: str
+) -> None:
+    config = write_pipeline(
+        tmp_path / "conf", {"fan": FOUR_MODULE}, 'start = "fan:four"\n',
+        daemon=f"max_outputs = {max_outputs}\n",
+    )  # fmt: skip
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "a.log").write_text("a\n")
+    proc = run_cli("--config", str(config), *dir_args(tmp_path), "--once")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "outbox" / "a.log").read_text() == delivered
+    errors = db_rows(tmp_path, "SELECT message FROM errors")
+    assert errors == ([] if delivered else [(f"OverflowError: four yielded more than {max_outputs} "
+                                             "pairs (max_outputs)",)])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [('keep_lines = "some"', "keep_lines"), ("max_outputs = 0", "max_outputs")],
+)
+def test_bad_keep_lines_or_max_outputs_is_refused(tmp_path: Path, setting: str, named: str) -> None:
+    config = write_pipeline(tmp_path / "conf", {"fan": FOUR_MODULE}, 'start = "fan:four"\n',
+                            daemon=setting + "\n")  # fmt: skip
+    proc = run_cli("--config", str(config), *dir_args(tmp_path), "--once")
+    assert proc.returncode == 2
+    assert named in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
