@@ -127,7 +127,7 @@ class Recovery:
         batch: Batch,
         *,
         attempt: int = 1,
-        failed: Exception | None = None,
+        failed: BaseException | None = None,
     ) -> tuple[int, int]:
         """Call `node` on `item` until an attempt succeeds or retries run out.
 
@@ -145,7 +145,7 @@ class Recovery:
             except OutputRejected as rejected:
                 failed = rejected.error
                 batch.fail(node, o, failed, x, n, tb=False)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 failed = exc
                 batch.fail(node, o, exc, x, n, tb=True)
             else:
@@ -161,7 +161,7 @@ class Recovery:
         self,
         node: Node,
         item: Item,
-        exc: Exception,
+        exc: BaseException,
         res: Any,
         tag: Any,
         line: Any,
@@ -205,7 +205,7 @@ class Recovery:
             rest = _remaining(res, _count_owned(item, buckets) + 1, self.max_outputs)
             pairs = [(tag, line), *rest]
             check_pairs(node.name, pairs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             return self.fault(node, item, exc, UNSET, UNSET, UNSET, buckets, batch)
         return self.distribute(node, item, pairs, buckets, batch, 1), 0
 

@@ -24,7 +24,7 @@ from processors.pipeline import START, Node
 from store.records import Item
 
 Buckets = dict[str, list[Item]]
-Fault = Callable[[Node, Item, Exception, Any, Any, Any, Buckets, Batch], tuple[int, int]]
+Fault = Callable[[Node, Item, BaseException, Any, Any, Any, Buckets, Batch], tuple[int, int]]
 Loop = Callable[[Node, list[Any], Buckets, Batch, Fault], tuple[int, int]]
 
 
@@ -41,7 +41,7 @@ def start_plain(
                 if line.__class__ is not str:
                     raise TypeError(line)
                 buckets[t].append((o, line, t, None))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
             errors += e
             retries += r
@@ -67,7 +67,7 @@ def start_traced(
                 emitted = True
             if not emitted:
                 terminals.append((o, x, START, None))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
             errors += e
             retries += r
@@ -89,7 +89,7 @@ def run_plain(
                 if line.__class__ is not str:
                     raise TypeError(line)
                 buckets[t].append((o, line, t, item))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             e, r = fault(node, item, exc, res, t, line, buckets, batch)
             errors += e
             retries += r
@@ -116,7 +116,7 @@ def run_traced(
                 emitted = True
             if not emitted:
                 terminals.append(item)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             e, r = fault(node, item, exc, res, t, line, buckets, batch)
             errors += e
             retries += r

@@ -387,3 +387,24 @@ def test_lines_posing_as_str_are_rejected(fn: Callable[[str], Any]) -> None:
     routed = router({S: fn}).route(["a"])
     assert routed.out == []
     assert [e.message.split(" yielded ")[0] for e in routed.errors] == [f"TypeError: {fn.__name__}"]
+
+
+def exits(line: str) -> Iterator[tuple[str, str]]:
+    if line == "quit":
+        raise SystemExit(3)
+    yield "end", line
+
+
+def exits_checked(line: str) -> list[tuple[str, str]]:
+    return list(exits(line))
+
+
+@pytest.mark.parametrize("fn", [exits, exits_checked])
+def test_sys_exit_in_a_processor_is_an_error_of_that_line(fn: Callable[[str], Any]) -> None:
+    routed = router({S: (fn, 1)}).route(["a", "quit", "b"])
+    assert routed.out == ["a", "b"]
+    assert [(e.line_no, e.attempt, e.message) for e in routed.errors] == [
+        (2, 1, "SystemExit: 3"),
+        (2, 2, "SystemExit: 3"),
+    ]
+    assert [d.line_no for d in routed.deadletters] == [2]
