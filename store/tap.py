@@ -50,6 +50,11 @@ class TapHub:
         self._subscribers: list[TapSubscriber] = []
         # Read without the lock on the hot path: a stale answer costs one batch.
         self.active = False
+        # Set when the server stops: every stream ends at its next tick.
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def subscribe(
         self, *, tag: str | None = None, file_glob: str | None = None, capacity: int = 100

@@ -22,6 +22,8 @@ from processors.builtin import mask_secrets
 from processors.pipeline import load_pipeline
 from processors.router import Router
 from store.telemetry import Telemetry
+from web.app import create_app
+from web.server import WebServer
 
 INPUT = ["INFO one", "WARN two", "DEBUG three", "ERROR four password=x"]
 
@@ -209,3 +211,28 @@ def test_tap_on_a_running_daemon_without_trace(make_daemon: MakeDaemon, workers:
     assert all("WARN loud" in ln for ln in lines)
     assert daemon.get("/trace") == [], "tap paths stay out of /trace without --trace"
     daemon.stop()
+
+
+def test_stopping_the_server_ends_tap_streams_at_once(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, telemetry=Telemetry(trace_enabled=False))
+    server = WebServer(create_app(ctx), host="127.0.0.1", port=0)
+    server.start()
+    ended: list[bytes] = []
+
+    def listen() -> None:
+        url = f"http://127.0.0.1:{server.port}/tap"
+        with httpx.stream("GET", url, timeout=10) as response:
+            ended.append(response.read())
+
+    reader = threading.Thread(target=listen)
+    reader.start()
+    try:
+        wait_for(lambda: ctx.telemetry.tap.count() == 1, 10, "the tap connected")
+        started = time.monotonic()
+        server.stop()
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+        reader.join(10)
+    assert ended and ended[0].startswith(b": tap connected")
+    assert took < 2.0, f"stop waited {took:.1f} s for the stream"

@@ -139,6 +139,9 @@ class WebServer:
         server = self._server
         if server is None:
             return
+        # Endless responses (the /tap stream) end now rather than at the graceful timeout.
+        for hook in getattr(getattr(self._app, "state", None), "on_stop", ()):
+            hook()
         server.should_exit = True
         self.join(timeout)
         if self.is_alive():

@@ -64,7 +64,7 @@ async def stream_events(request: Request, hub: TapHub, ask: TapRequest) -> Async
         yield b": tap connected\n\n"
         while True:
             now = time.monotonic()
-            if seconds is not None and now - started >= seconds:
+            if hub.closed or (seconds is not None and now - started >= seconds):
                 return
             allowance = min(float(rate), allowance + (now - last_tick) * rate)
             last_tick = now
@@ -91,6 +91,8 @@ async def stream_events(request: Request, hub: TapHub, ask: TapRequest) -> Async
 
 
 def add_tap_route(app: FastAPI, hub: TapHub) -> None:
+    app.state.on_stop = [*getattr(app.state, "on_stop", []), hub.close]
+
     @app.get(
         "/tap",
         response_class=StreamingResponse,
