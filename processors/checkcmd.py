@@ -51,12 +51,19 @@ def graph_lines(settings: Settings, pipeline: Pipeline) -> list[str]:
 def main(argv: list[str], out: TextIO | None = None) -> int:
     args = config_parser("inboxd check", "Load the config and import every processor.")
     parsed = args.parse_args(argv)
+    # The test tables are checked too, so that `check` passing means `test` can run.
+    from processors.pipetest import read_tests
+
     try:
         settings, pipeline = load_config(parsed.config)
+        tests = read_tests(settings)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print("\n".join(graph_lines(settings, pipeline)), file=out or sys.stdout)
+    lines = graph_lines(settings, pipeline)
+    if tests:
+        lines.append(f"tests: {len(tests)} [[test]] tables (run them with `inboxd test`)")
+    print("\n".join(lines), file=out or sys.stdout)
     return EXIT_OK
 
 

@@ -89,6 +89,13 @@ def test_check_prints_the_graph_and_exits_0(tmp_path: Path) -> None:
     assert not (tmp_path / "never-made").exists() and not (tmp_path / "no-state").exists()
 
 
+def test_check_counts_the_test_tables_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    good = run_cli("check", "--config", str(config(tmp_path, PASSING)))
+    assert good.returncode == 0 and "tests: 4 [[test]] tables" in good.stdout
+    bad = run_cli("check", "--config", str(config(tmp_path, '[[test]]\nname = "x"\n')))
+    assert bad.returncode == 2 and "input: missing" in bad.stderr
+
+
 def test_check_without_config_shows_the_default_pipeline() -> None:
     result = run_cli("check")
     assert result.returncode == 0, result.stderr
