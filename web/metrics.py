@@ -98,7 +98,8 @@ class TelemetryCollector(Collector):
         )
         yield GaugeMetricFamily(
             "inboxd_engine_stalled_seconds",
-            "Seconds the running processor call has lasted past the stall timeout; 0 if none.",
+            "Seconds the engine has made no progress while busy, once past stall_timeout; "
+            "0 while it progresses or is idle.",
             value=float(counters.get("engine_stalled_seconds", 0)),
         )
         yield GaugeMetricFamily(
