@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from processors.errors import ConfigError
+from processors.inputs import InputRule, parse_inputs
 
 VERSION = "0.1.0"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -57,6 +58,8 @@ class Settings:
     allow_redelivery: bool = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    # `[[inputs]]` tables, in order: the first whose glob matches a file applies.
+    inputs: tuple[InputRule, ...] = ()
     pipeline: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -160,15 +163,18 @@ def _read_config(config_path: Path, values: dict[str, Any]) -> dict[str, Any]:
     doc = load_toml(config_path)
     where = str(config_path)
     # [[test]] tables are read by `inboxd test` only.
-    unknown = sorted(set(doc) - {"daemon", "pipeline", "test"})
+    unknown = sorted(set(doc) - {"daemon", "pipeline", "test", "inputs"})
     if unknown:
         raise ConfigError(
-            f"{where}: unknown table [{unknown[0]}] (expected [daemon], [pipeline], [[test]])"
+            f"{where}: unknown table [{unknown[0]}] "
+            "(expected [daemon], [pipeline], [[inputs]], [[test]])"
         )
+    if "inputs" in doc:
+        values["inputs"] = parse_inputs(doc["inputs"], where)
     daemon = doc.get("daemon", {})
     if not isinstance(daemon, dict):
         raise ConfigError(f"{where}: daemon: expected a table")
-    allowed = {f.name for f in fields(Settings)} - {"pipeline", "config", "once"}
+    allowed = {f.name for f in fields(Settings)} - {"pipeline", "config", "once", "inputs"}
     for key, value in daemon.items():
         if key not in allowed:
             raise ConfigError(f"{where}: [daemon] {key}: unknown option")

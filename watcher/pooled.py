@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from processors.inputs import Multiline
 from processors.worker import Result
 from store.checkpoints import TrackedFile
 from store.outbox import Outbox
@@ -49,9 +50,23 @@ class PooledWriter(OutboxWriter):
         self.on_result = on_result
 
     def read_chunks(
-        self, fd: int, tracked: TrackedFile, *, final: bool, size: int, max_line_bytes: int
+        self,
+        fd: int,
+        tracked: TrackedFile,
+        *,
+        final: bool,
+        size: int,
+        max_line_bytes: int,
+        multiline: Multiline | None = None,
     ) -> bool:
-        """Read until EOF or the file's budget is spent; True when data remains."""
+        """Read until EOF or the file's budget is spent; True when data remains.
+
+        A file of multiline records is routed in this process: a worker takes a chunk as
+        lines split on newlines, which would cut its records apart.
+        """
+        if multiline is not None:
+            return self._read_records(fd, tracked, final=final, size=size,
+                                      max_line_bytes=max_line_bytes, rule=multiline)  # fmt: skip
         name = shown(tracked.path)
         ahead = dataclasses.replace(tracked)  # where reading has got to
         sent: deque[_Sent] = deque()

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from processors.inputs import Multiline
 from processors.options import Settings
 from processors.worker import Result
 from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
@@ -30,6 +31,7 @@ from watcher.faults import FaultBook, SharedFault, as_shared, is_shared_os_error
 from watcher.filters import PathFilter
 from watcher.identity import Identities
 from watcher.inputs import InputFiles
+from watcher.multiline import InputRules, StartAtEnd, hold_timeout
 from watcher.poison import PoisonGuard
 from watcher.pooled import PooledWriter
 from watcher.tailer import scan, tail_print
@@ -101,7 +103,11 @@ class FileReader:
         self.inputs = InputFiles()
         # Counts commits, so that /files is rebuilt only after something changed.
         self.generation = 0
+        # Files with unread bytes at their end: when those are read anyway (clock time).
         self._partials: dict[tuple[int, int], float] = {}
+        self.rules = InputRules(settings.inputs)
+        self.at_end = StartAtEnd.at_start(self.rules, first=not files and not outbox.sizes,
+                                          scan=lambda: self.scan().values())  # fmt: skip
 
     # -- choosing files -----------------------------------------------------------------
 
@@ -189,10 +195,10 @@ class FileReader:
             return False
 
     def due_partials(self) -> list[Found]:
-        """Files whose last line waited for its newline past partial_timeout, and files
-        in error whose back-off has run out."""
-        limit = self.clock() - self.settings.partial_timeout
-        due = [k for k, changed in self._partials.items() if changed <= limit]
+        """Files whose unread end (a line without newline, a record that may go on)
+        waited past its timeout, and files in error whose back-off has run out."""
+        now = self.clock()
+        due = [k for k, at in self._partials.items() if at <= now]
         items = [Found(k, self.files[k].path) for k in due if k in self.files]
         items.extend(Found(k, f.rel) for k, f in self.faults.due(self.clock()))
         items.extend(Found(k, rel) for k, (rel, _) in self.identities.copy_wait.items())
@@ -201,7 +207,7 @@ class FileReader:
     def next_deadline(self) -> float:
         """When due_partials() next has something (clock time)."""
         partial = min(self._partials.values(), default=float("inf"))
-        soonest = min(partial + self.settings.partial_timeout, self.faults.next_due())
+        soonest = min(partial, self.faults.next_due())
         waiting = self.identities.copy_wait
         return min(soonest, self.clock() + COPY_RECHECK_S) if waiting else soonest
 
@@ -273,12 +279,13 @@ class FileReader:
 
     def _read_open(self, fd: int, st: os.stat_result, tracked: TrackedFile, final: bool) -> bool:
         before = tracked.offset
-        more = self.writer.read_chunks(
-            fd, tracked, final=final, size=st.st_size, max_line_bytes=self.settings.max_line_bytes
-        )
+        rule = self.rules.multiline_for(tracked.path)
+        more = self.writer.read_chunks(fd, tracked, final=final, size=st.st_size,
+                                       max_line_bytes=self.settings.max_line_bytes,
+                                       multiline=rule)  # fmt: skip
         if tracked.offset != before:
             tracked.tail = tail_print(fd, tracked.offset)
-        self._note_partial(tracked, st.st_size, final)
+        self._note_partial(tracked, st.st_size, final, fd, rule)
         tracked.mtime_ns = st.st_mtime_ns
         self._touched[tracked.key] = tracked
         return more
@@ -309,19 +316,23 @@ class FileReader:
             tracked = self.identities.new(item.key, item.rel, fd, size)
             if tracked is None:
                 return None
+            self.at_end.place(fd, tracked)
         else:
             self.identities.check(fd, tracked, size, item.rel)
         tracked.state = "skipping" if tracked.state == "skipping" else "active"
         self._touched[item.key] = tracked
         return tracked
 
-    def _note_partial(self, tracked: TrackedFile, size: int, final: bool) -> None:
+    def _note_partial(
+        self, tracked: TrackedFile, size: int, final: bool, fd: int, rule: Multiline | None
+    ) -> None:
         key = tracked.key
         if size != tracked.size:
             tracked.changed_at = self.clock()
             tracked.size = size
         if tracked.offset < size and not final and tracked.state != "skipping":
-            self._partials[key] = tracked.changed_at
+            wait = hold_timeout(fd, size, rule, self.settings.partial_timeout)
+            self._partials[key] = tracked.changed_at + wait
         else:
             self._partials.pop(key, None)
 

@@ -39,6 +39,7 @@ class Chunk:
     end_lines: int
     skipped: list[tuple[int, int]]  # (line number, bytes) of lines over max_line_bytes
     skipping: bool  # inside an over-long line whose end has not been written yet
+    raw: bytes = b""  # the bytes of `lines` when they all end with a newline
 
 
 def scan(
@@ -203,7 +204,8 @@ def _complete_lines(complete: bytes, offset: int, consumed: int, max_line_bytes:
             for _ in range(first_long):
                 cut = complete.index(b"\n", cut) + 1
             complete, lines = complete[:cut], lines[:first_long]
-    return Chunk(lines, consumed + 1, offset + len(complete), consumed + len(lines), [], False)
+    end = offset + len(complete)
+    return Chunk(lines, consumed + 1, end, consumed + len(lines), [], False, complete)
 
 
 def _first_long(complete: bytes, lines: list[str], max_line_bytes: int) -> int:

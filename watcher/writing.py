@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from processors.inputs import Multiline
 from store.checkpoints import TrackedFile
 from store.outbox import Outbox
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
+from watcher.multiline import is_cut, join_records, runs
 from watcher.poison import PoisonGuard
 from watcher.tailer import read_chunk
 
@@ -46,9 +48,19 @@ class OutboxWriter:
         self.pending_bytes = 0
 
     def read_chunks(
-        self, fd: int, tracked: TrackedFile, *, final: bool, size: int, max_line_bytes: int
+        self,
+        fd: int,
+        tracked: TrackedFile,
+        *,
+        final: bool,
+        size: int,
+        max_line_bytes: int,
+        multiline: Multiline | None = None,
     ) -> bool:
         """Read until EOF or the file's budget is spent; True when data remains."""
+        if multiline is not None:
+            return self._read_records(fd, tracked, final=final, size=size,
+                                      max_line_bytes=max_line_bytes, rule=multiline)  # fmt: skip
         read = 0
         name = shown(tracked.path)
         while read < FILE_BUDGET_BYTES:
@@ -76,6 +88,54 @@ class OutboxWriter:
             read += nbytes
             self.telemetry.add_counts(bytes_read=nbytes, lines_read=len(chunk.lines))
         return True
+
+    def _read_records(
+        self,
+        fd: int,
+        tracked: TrackedFile,
+        *,
+        final: bool,
+        size: int,
+        max_line_bytes: int,
+        rule: Multiline,
+    ) -> bool:
+        """read_chunks for a file of multiline records: the checkpoint moves only past
+        complete records, so the lines of a record that may go on are read again later."""
+        read = 0
+        name = shown(tracked.path)
+        while read < FILE_BUDGET_BYTES:
+            start = tracked.offset
+            if start >= size and not final and tracked.state != "skipping":
+                return False
+            chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
+            if chunk.skipped:
+                self._report_skipped(name, chunk.skipped, max_line_bytes)
+            recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=final)
+            if chunk.lines and not recs.lines and is_cut(fd, chunk, size, max_line_bytes):
+                # One record fills the chunk, or an over-long line follows it: it ends here.
+                recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=True)
+            for texts, first in runs(recs.texts, recs.line_nos):
+                self._route_write(tracked, texts, name, first)
+            if recs.lines == len(chunk.lines):
+                tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
+            else:
+                tracked.offset, tracked.lines = start + recs.nbytes, tracked.lines + recs.lines
+            tracked.state = "skipping" if chunk.skipping else "active"
+            tracked.updated = time.time()
+            nbytes = tracked.offset - start
+            if nbytes <= 0:
+                return False
+            read += nbytes
+            self.telemetry.add_counts(bytes_read=nbytes, lines_read=recs.lines)
+        return True
+
+    def _route_write(self, tracked: TrackedFile, lines: list[str], name: str, first: int) -> None:
+        if self.guard is not None:
+            out, dead = self.guard.route(self.route, tracked.key, lines, name, first)
+        else:
+            out, dead = self.route(lines, name, first)
+        self._write(tracked.outbox, out, name)
+        self.deadletters.extend(dead)
 
     def _write(self, rel: str, out: list[str], file: str) -> None:
         if not out:
