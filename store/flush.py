@@ -247,6 +247,7 @@ class Flusher:
                 prune(db, retention_days=self.retention_days, now=now)
         except (sqlite3.Error, OSError) as exc:
             self.failures += 1
+            self.telemetry.add_counts(flush_failures=1)  # inboxd_flush_failures_total
             log.error(
                 "flush to %s failed (%s); keeping %d rows for the next try",
                 self.db_path,

@@ -18,6 +18,7 @@ from web_fixtures import (  # noqa: F401
     serving,
 )
 
+from store.flush import Flusher
 from store.telemetry import Telemetry
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -214,3 +215,19 @@ def test_a_real_prometheus_scrapes_the_app(tmp_path: Path) -> None:
             log.close()
     expected = {name: float(s["count"]) for name, s in telemetry.stats().items()}
     assert scraped == expected
+
+
+def test_a_failing_flush_counts_in_the_metrics(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the state folder should be")
+    telemetry = Telemetry()
+    telemetry.register(["only"])
+    telemetry.add_stats({"only": [1, 0.1, 0, 0]})
+    flusher = Flusher(telemetry, blocker / "inboxd.db", interval_s=3600.0, retention_days=1.0)
+    assert flusher._cycle() is False  # the real cycle, against a path that cannot be a db
+    assert flusher._cycle() is False
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
+        samples = scrape(url)
+    assert single(samples, "inboxd_flush_failures_total") == 2
+    status = {s.labels["check"]: s.value for s in samples["inboxd_health_status"]}
+    assert status["database"] == 1
