@@ -1,0 +1,161 @@
+"""`[[inputs]]` through `daemon.py` as a user runs it: multiline records exactly once and
+whole across `kill -9` (one worker and two), where reading starts on the first start
+and later ones, and config mistakes refused with one line."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from daemon_fixtures import (
+    Daemon,
+    MakeDaemon,
+    dir_args,
+    outbox_counter,
+    outbox_line_count,
+    pause,
+    read_outbox,
+    run_cli,
+    write_config,
+)
+from net_fixtures import wait_for
+
+# Each record becomes one outbox line, so a record split in two or doubled shows.
+MARK_MODULE = '''\
+def mark(line):
+    """One outbox line per record: its lines joined with " | "."""
+    yield "end", line.replace("\\n", " | ")
+'''
+RECORD_TIMEOUT_S = 0.3
+
+
+def inputs_config(folder: Path, inputs: str, **daemon: object) -> Path:
+    path = write_config(folder, pipeline='start = "mark:mark"', **daemon)
+    (folder / "mark.py").write_text(MARK_MODULE)
+    path.write_text(path.read_text() + "\n" + inputs)
+    return path
+
+
+MULTILINE = f"""
+[[inputs]]
+match = "*.log"
+multiline = {{ start = '^REC ', max_lines = 50, timeout = {RECORD_TIMEOUT_S} }}
+"""
+
+
+def make_records(rng: random.Random, count: int, first: int) -> list[list[str]]:
+    """Records of one to six lines: a start line and stack-trace-like continuations."""
+    records = []
+    for i in range(first, first + count):
+        body = [f"\tat com.x.C{i}.m{j}(C.java:{j})" for j in range(rng.randrange(6))]
+        records.append([f"REC {i} ERROR failed", *body])
+    return records
+
+
+def append(path: Path, lines: list[str]) -> None:
+    with path.open("a") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+
+
+def wait_records(d: Daemon, count: int) -> None:
+    wait_for(lambda: outbox_line_count(d.outbox) >= count, 30, f"records out\n{d.stderr()}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_9_during_multiline_records_delivers_each_record_once_and_whole(
+    make_daemon: MakeDaemon, tmp_path: Path, workers: int
+) -> None:
+    rng = random.Random(7 + workers)
+    conf = inputs_config(tmp_path / "conf", MULTILINE, workers=workers)
+    d = make_daemon(config=conf)
+    d.inbox.mkdir(parents=True)
+    path = d.inbox / "app.log"
+    written: list[list[str]] = []
+    for round_ in range(4):
+        d.start()
+        records = make_records(rng, 300, round_ * 1000)
+        quiet = round_ % 2 == 0
+        cut = len(records) - 1 if quiet else rng.randrange(len(records))
+        for rec in records[:cut]:  # a stream, written record by record in bursts
+            append(path, rec)
+            if rng.random() < 0.05:
+                pause(0.01)
+        if quiet:  # everything out first: the half-written record is then held, unread
+            wait_records(d, len(written) + cut)
+        last = [*records[cut], "\tat tail(T.java:1)"]
+        append(path, last[:1])
+        pause(0.05)
+        d.kill()  # mid-stream in odd rounds
+        append(path, last[1:])  # the rest arrives while the daemon is down
+        for rec in records[cut + 1 :]:
+            append(path, rec)
+        written += [*records[:cut], last, *records[cut + 1 :]]
+    d.start()
+    expected = Counter(" | ".join(rec) for rec in written)
+    wait_records(d, len(written))
+    d.stop()
+    assert outbox_counter(d.outbox) == expected
+
+
+def test_read_from_end_for_files_of_the_first_start_only(tmp_path: Path) -> None:
+    inputs = '\n[[inputs]]\nmatch = "app/*.log"\nread_from = "end"\n'
+    conf = inputs_config(tmp_path / "conf", inputs)
+    inbox = tmp_path / "inbox"
+    (inbox / "app").mkdir(parents=True)
+    append(inbox / "app" / "old.log", ["old 1", "old 2"])
+    append(inbox / "other.log", ["other 1"])  # no rule: from its beginning
+    once = ["--once", "--config", str(conf), *dir_args(tmp_path)]
+
+    first = run_cli(*once)
+    assert first.returncode == 0, first.stderr
+    out = read_outbox(tmp_path / "outbox")
+    assert out == {"other.log": ["other 1"], "app/old.log": []}  # tracked, nothing read
+
+    append(inbox / "app" / "old.log", ["old 3"])
+    append(inbox / "app" / "new.log", ["new 1", "new 2"])  # made after the first start
+    second = run_cli(*once)
+    assert second.returncode == 0, second.stderr
+    assert read_outbox(tmp_path / "outbox") == {
+        "other.log": ["other 1"],
+        "app/old.log": ["old 3"],
+        "app/new.log": ["new 1", "new 2"],
+    }
+
+
+def test_multiline_with_two_workers_routes_records(tmp_path: Path) -> None:
+    conf = inputs_config(tmp_path / "conf", MULTILINE, workers=2)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    append(inbox / "app.log", ["REC 1 a", "\tat x", "\tat y", "REC 2 b", "REC 3 c", "\tat z"])
+    append(inbox / "plain.txt", ["REC 1 a", "\tat x"])
+    done = run_cli("--once", "--config", str(conf), *dir_args(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert read_outbox(tmp_path / "outbox") == {
+        "app.log": ["REC 1 a | \tat x | \tat y", "REC 2 b", "REC 3 c | \tat z"],
+        "plain.txt": ["REC 1 a", "\tat x"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("inputs", "words"),
+    [
+        ('[[inputs]]\nmatch = "*.log"\nmultiline = { start = "([" }\n', ["multiline.start"]),
+        ('[[inputs]]\nmatch = "*.log"\nread_from = "middle"\n', ["read_from", "middle"]),
+        ('[[inputs]]\nmatch = "*.log"\nfollow = true\n', ["follow", "unknown key"]),
+        ("[[inputs]]\nmatch = 3\n", ["match"]),
+        ("inputs = 3\n", ["inputs"]),
+    ],
+)
+def test_bad_inputs_config_exits_2_with_one_line(
+    tmp_path: Path, inputs: str, words: list[str]
+) -> None:
+    conf = tmp_path / "inboxd.toml"
+    conf.write_text(inputs)
+    done = run_cli("--once", "--config", str(conf), *dir_args(tmp_path))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for word in [str(conf), *words]:
+        assert word in lines[0], (word, lines[0])
