@@ -162,7 +162,9 @@ def tag_router(line: str) -> Out:
     Blank lines are dropped.
     """
     if line[:1] == "{":
-        return ((level_of(line), line),)
+        level = _json_level(line)
+        if level is not None:
+            return ((level, line),)
     # `_plain_level` written out: the call would cost a fifth of the time.
     head = line if len(line) <= _LEVEL_HEAD_CHARS else line[:_LEVEL_HEAD_CHARS]
     head = head.lower() if head.isascii() else fold(head)
