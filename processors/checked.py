@@ -1,10 +1,10 @@
-"""The checked path: calls whose output is verified pair by pair, retries, dead letters.
+"""Checking outputs the slow way: retries, failed calls, branches that cannot be routed.
 
-Processors whose code does not prove the shape of their output (see processors.shape)
-run here for every call; the others come here only when a call of theirs tripped the
-fast loop. A call's output is taken whole and bounded before any of it is routed:
-`max_outputs + 1` items at most are ever pulled from an iterator, so a generator that
-never ends costs one OverflowError, not the machine's memory.
+The hot loops (processors.fastpath) come here when a call trips them: a processor's
+exception, a bad result or pair, too many pairs, a tag with no open bucket. Retries take
+a call's output whole and bounded before any of it is routed: `max_outputs + 1` items at
+most are ever pulled from an iterator, so a generator that never ends costs one
+OverflowError per attempt, not the machine's memory.
 
 A bad output (a `str`, `bytes` or `None` result, an item that is not a pair of two `str`,
 too many pairs) fails the call like an exception: one error per attempt, retries apply,
@@ -24,7 +24,7 @@ from store.records import Item
 
 # Results that iterate but are not collections of pairs: taking them as such would
 # route their characters, bytes or keys.
-_NOT_PAIRS = (str, bytes, bytearray, memoryview, dict, set, frozenset)
+NOT_PAIRS = (str, bytes, bytearray, memoryview, dict, set, frozenset)
 # The fast loops' variables before they hold a pair of the current call.
 UNSET: Any = object()
 
@@ -55,7 +55,7 @@ def shape_of(value: object) -> str:
 
 def collect(name: str, res: Any, max_outputs: int) -> Sequence[tuple[str, str]]:
     """The pairs of one call's result, checked; the processor's own exceptions propagate."""
-    if res is None or isinstance(res, _NOT_PAIRS):
+    if res is None or isinstance(res, NOT_PAIRS):
         raise OutputRejected(
             TypeError(f"{name} returned {type(res).__name__}, expected (tag, line) pairs")
         )
@@ -79,13 +79,36 @@ def collect(name: str, res: Any, max_outputs: int) -> Sequence[tuple[str, str]]:
 
 def check_pairs(name: str, pairs: Sequence[Any]) -> None:
     for pair in pairs:
-        if not (
-            isinstance(pair, tuple)
-            and len(pair) == 2
-            and isinstance(pair[0], str)
-            and isinstance(pair[1], str)
-        ):
+        if not _is_pair(pair):
             raise _rejected(name, pair)
+
+
+def _is_pair(pair: Any) -> bool:
+    return (
+        isinstance(pair, tuple)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], str)
+    )
+
+
+def _bad_result(name: str, res: Any, count: int, max_outputs: int) -> OutputRejected | None:
+    """What is wrong with a call's result as a whole, if anything."""
+    if res is UNSET:
+        return None
+    if count > max_outputs:
+        return OutputRejected(
+            OverflowError(f"{name} yielded more than {max_outputs} pairs (max_outputs)")
+        )
+    try:
+        iterable = res is not None and not isinstance(res, NOT_PAIRS) and bool(iter(res))
+    except TypeError:
+        iterable = False
+    if iterable:
+        return None
+    return OutputRejected(
+        TypeError(f"{name} returned {type(res).__name__}, expected (tag, line) pairs")
+    )
 
 
 def _rejected(name: str, item: object) -> OutputRejected:
@@ -101,23 +124,6 @@ class Recovery:
         self.nodes = nodes
         self.max_hops = max_hops
         self.max_outputs = max_outputs
-
-    def wave(
-        self,
-        node: Node,
-        items: list[Any],
-        buckets: dict[str, list[Item]],
-        batch: Batch,
-        *,
-        first: bool,
-    ) -> tuple[int, int]:
-        """Run `node` on every item of a wave (`first`: the items are the bare lines)."""
-        errors = retries = 0
-        for o, item in enumerate(items):
-            e, r = self.call(node, (o, item, START, None) if first else item, buckets, batch)
-            errors += e
-            retries += r
-        return errors, retries
 
     def call(
         self,
@@ -189,6 +195,42 @@ class Recovery:
             batch.fail(node, item[0], exc, item[1], 1, tb=True)
         errors, retries = self.call(node, item, buckets, batch, attempt=2, failed=exc)
         return errors + 1, retries
+
+    def fault_checked(
+        self,
+        node: Node,
+        item: Item,
+        exc: BaseException,
+        res: Any,
+        pair: Any,
+        count: int,
+        buckets: dict[str, list[Item]],
+        batch: Batch,
+    ) -> tuple[int, int]:
+        """Finish a call of an unproven processor that raised inside its checked loop.
+
+        `res`, `pair` and `count` are the loop's variables: the call's result, the last
+        item pulled from it and how many were pulled (`UNSET`/0 when not set since the
+        last fault: a processor that raised in its own call leaves them at the values of
+        an earlier call, which passed every check).
+        """
+        tb = exc.__traceback__
+        if tb is None or tb.tb_next is None:
+            rejected = _bad_result(node.name, res, count, self.max_outputs)
+            if rejected is None and pair is not UNSET:
+                if not _is_pair(pair):
+                    rejected = _rejected(node.name, pair)
+                elif (
+                    type(pair) is not tuple
+                    or type(pair[1]) is not str
+                    or not _is_routable(pair[0], buckets)
+                ):
+                    # A tuple or str subclass, or a tag with no open bucket.
+                    tag, line = pair
+                    return self._continue(node, item, res, tag, line, buckets, batch)
+            if rejected is not None:
+                exc = rejected
+        return self.fault(node, item, exc, UNSET, UNSET, UNSET, buckets, batch)
 
     def _continue(
         self,

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 from processors.batch import Batch
-from processors.checked import UNSET
+from processors.checked import NOT_PAIRS, UNSET
 from processors.pipeline import START, Node
 from store.records import Item
 
 Buckets = dict[str, list[Item]]
 Fault = Callable[[Node, Item, BaseException, Any, Any, Any, Buckets, Batch], tuple[int, int]]
 Loop = Callable[[Node, list[Any], Buckets, Batch, Fault], tuple[int, int]]
+CheckedFault = Callable[[Node, Item, BaseException, Any, Any, int, Buckets, Batch], tuple[int, int]]
 
 
 def start_plain(
@@ -121,4 +122,55 @@ def run_traced(
             errors += e
             retries += r
             res = t = line = UNSET
+    return errors, retries
+
+
+def run_checked(
+    node: Node,
+    items: list[Any],
+    buckets: Buckets,
+    batch: Batch,
+    fault: CheckedFault,
+    *,
+    first: bool,
+    max_outputs: int,
+) -> tuple[int, int]:
+    """Any processor whose code proves nothing: the result and every pair are checked.
+
+    Per call the result's type is tested and the pairs are counted (the call fails at
+    `max_outputs + 1`, the last pair ever pulled); per pair, exact classes are tested
+    before the lookup. First-wave items are the bare lines. What fails goes to `fault`.
+    """
+    fn = node.fn
+    errors = retries = 0
+    trace = batch.trace
+    terminals = batch.terminals
+    res = pair = UNSET
+    n = 0
+    parent: Item | None = None
+    for o, x in enumerate(items):
+        if not first:
+            parent, o, x = x, x[0], x[1]
+        try:
+            res = fn(x)
+            if res is None or isinstance(res, NOT_PAIRS):
+                raise TypeError(res)
+            n = 0
+            for pair in res:
+                n += 1
+                if n > max_outputs or pair.__class__ is not tuple:
+                    raise TypeError(pair)
+                t, line = pair
+                if line.__class__ is not str:
+                    raise TypeError(line)
+                buckets[t].append((o, line, t, parent))
+            if trace and not n:
+                terminals.append((o, x, START, None) if parent is None else parent)
+        except (Exception, SystemExit) as exc:
+            item = (o, x, START, None) if parent is None else parent
+            e, r = fault(node, item, exc, res, pair, n, buckets, batch)
+            errors += e
+            retries += r
+            res = pair = UNSET
+            n = 0
     return errors, retries

@@ -11,10 +11,10 @@ The parent link serves twice: it tells exactly which call produced a branch, so 
 failed call's outputs are taken back without copying every call's outputs first, and it
 is the trace path, turned into a list of tags only for the traces someone keeps.
 
-Output is checked. Processors whose code proves its shape run in the fast loops
-(processors.fastpath), which check only the tag and the line type of each pair; every
-other processor runs on the checked path (processors.checked), which verifies the
-result and every pair and bounds the call at `max_outputs` pairs.
+Output is checked (processors.fastpath). Processors whose code proves its shape run in
+loops that check only the line's type and the tag of each pair; every other processor
+runs in a loop that also checks the result, each pair's class and their count against
+`max_outputs`. What fails there is finished in processors.checked.
 """
 
 from __future__ import annotations
@@ -153,7 +153,10 @@ class Router:
             self.on_wave(node.name)
         t0 = time.perf_counter()
         if not self._literal[tag]:
-            errors, retries = self._recovery.wave(node, items, buckets, batch, first=first)
+            errors, retries = fastpath.run_checked(
+                node, items, buckets, batch, self._recovery.fault_checked,
+                first=first, max_outputs=self.max_outputs,
+            )  # fmt: skip
         else:
             loop: fastpath.Loop
             if first:

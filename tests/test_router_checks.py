@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -408,3 +408,24 @@ def test_sys_exit_in_a_processor_is_an_error_of_that_line(fn: Callable[[str], An
         (2, 2, "SystemExit: 3"),
     ]
     assert [d.line_no for d in routed.deadletters] == [2]
+
+
+class Pair(NamedTuple):
+    tag: str
+    line: str
+
+
+def yields_named_pairs(line: str) -> Iterator[Any]:
+    for tag in ("end", "nowhere", "end"):
+        yield Pair(tag, line + tag)
+
+
+def test_tuple_subclass_pairs_and_unknown_tags_on_the_checked_path() -> None:
+    r = router({S: (yields_named_pairs, 2)})
+    assert not r.is_literal(S)
+    routed = r.route(["a"])
+    assert routed.out == ["aend", "aend"]
+    assert [(e.attempt, e.message) for e in routed.errors] == [
+        (1, "UnknownTag: no processor for tag 'nowhere'")
+    ]
+    assert [(d.tag, d.line) for d in routed.deadletters] == [("nowhere", "anowhere")]
