@@ -211,3 +211,36 @@ def test_reader_without_rule_keeps_lines(tmp_path: Path) -> None:
     r.pass_()
     assert r.outbox("a.log") == PYTHON
     assert len(r.routed[0][2]) == len(PYTHON)
+
+
+# -- read_from = "end" ---------------------------------------------------------------------
+
+
+def test_read_from_end_starts_old_files_after_their_last_complete_line(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "old.log").write_bytes(b"one\ntwo\nthr")  # a line being written at the start
+    inputs = (InputRule("*.log", "end", None),)
+    r = Reader(tmp_path, inputs=inputs)
+    (inbox / "new.log").write_bytes(b"n1\nn2\n")  # made after the first start
+    with (inbox / "old.log").open("ab") as fh:
+        fh.write(b"ee\nfour\n")
+    r.pass_()
+    assert r.outbox("old.log") == ["three", "four"]
+    assert ("old.log", 3, ["three", "four"]) in r.routed  # numbered as in the file
+    assert r.outbox("new.log") == ["n1", "n2"]
+
+
+def test_read_from_end_only_on_the_first_start(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.log").write_bytes(b"a1\n")
+    inputs = (InputRule("*.log", "end", None),)
+    r = Reader(tmp_path, inputs=inputs)
+    r.pass_()
+    assert r.outbox("a.log") == []
+    (inbox / "b.log").write_bytes(b"b1\n")  # there before the next start
+    r.reopen()
+    r.pass_()
+    assert r.outbox("b.log") == ["b1"]
+    assert r.outbox("a.log") == []

@@ -81,32 +81,33 @@ def join_records(
     when the next one begins or at `rule.max_lines` lines. The last record is complete
     too with `flush` (timeout, end of input); otherwise its lines are left unconsumed.
     """
+    n = len(lines)
+    if not n:
+        return Records([], [], 0, 0)
+    search = rule.start.search
+    starts = [i for i, line in enumerate(lines) if search(line) is not None]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)  # lines before the first start are a record of their own
+    starts.append(n)
     texts: list[str] = []
     line_nos: list[int] = []
-    search = rule.start.search
     max_lines = rule.max_lines
-    current: list[str] = []
-    first = first_line_no
-    for i, line in enumerate(lines):
-        if current and search(line) is not None:
-            texts.append(current[0] if len(current) == 1 else "\n".join(current))
-            line_nos.append(first)
-            current = []
-        if not current:
-            first = first_line_no + i
-        current.append(line)
-        if len(current) >= max_lines:
-            texts.append(current[0] if len(current) == 1 else "\n".join(current))
-            line_nos.append(first)
-            current = []
-    if current and flush:
-        texts.append(current[0] if len(current) == 1 else "\n".join(current))
-        line_nos.append(first)
-        current = []
-    held = len(current)
+    begin = 0
+    for k in range(len(starts) - 1):
+        begin, end = starts[k], starts[k + 1]
+        while end - begin > max_lines:
+            texts.append("\n".join(lines[begin : begin + max_lines]))
+            line_nos.append(first_line_no + begin)
+            begin += max_lines
+        if end == n and not flush and end - begin < max_lines:
+            break  # the last record may go on
+        texts.append(lines[begin] if end - begin == 1 else "\n".join(lines[begin:end]))
+        line_nos.append(first_line_no + begin)
+        begin = end
+    held = n - begin
     if not held:
-        return Records(texts, line_nos, len(lines), len(raw))
-    return Records(texts, line_nos, len(lines) - held, _start_of_last(raw, held))
+        return Records(texts, line_nos, n, len(raw))
+    return Records(texts, line_nos, begin, _start_of_last(raw, held))
 
 
 def _start_of_last(raw: bytes, count: int) -> int:

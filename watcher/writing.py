@@ -114,8 +114,8 @@ class OutboxWriter:
             if chunk.lines and not recs.lines and is_cut(fd, chunk, size, max_line_bytes):
                 # One record fills the chunk, or an over-long line follows it: it ends here.
                 recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=True)
-            for texts, first in runs(recs.texts, recs.line_nos):
-                self._route_write(tracked, texts, name, first)
+            if recs.texts:
+                self._route_runs(tracked, recs.texts, recs.line_nos, name)
             if recs.lines == len(chunk.lines):
                 tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
             else:
@@ -129,13 +129,19 @@ class OutboxWriter:
             self.telemetry.add_counts(bytes_read=nbytes, lines_read=recs.lines)
         return True
 
-    def _route_write(self, tracked: TrackedFile, lines: list[str], name: str, first: int) -> None:
-        if self.guard is not None:
-            out, dead = self.guard.route(self.route, tracked.key, lines, name, first)
-        else:
-            out, dead = self.route(lines, name, first)
+    def _route_runs(
+        self, tracked: TrackedFile, texts: list[str], line_nos: list[int], name: str
+    ) -> None:
+        """Route records, one call per run of consecutive numbers; one outbox write."""
+        out: list[str] = []
+        for records, first in runs(texts, line_nos):
+            if self.guard is not None:
+                o, dead = self.guard.route(self.route, tracked.key, records, name, first)
+            else:
+                o, dead = self.route(records, name, first)
+            out += o
+            self.deadletters.extend(dead)
         self._write(tracked.outbox, out, name)
-        self.deadletters.extend(dead)
 
     def _write(self, rel: str, out: list[str], file: str) -> None:
         if not out:
