@@ -429,3 +429,12 @@ def test_tuple_subclass_pairs_and_unknown_tags_on_the_checked_path() -> None:
         (1, "UnknownTag: no processor for tag 'nowhere'")
     ]
     assert [(d.tag, d.line) for d in routed.deadletters] == [("nowhere", "anowhere")]
+
+
+def test_the_default_pipeline_runs_in_the_fast_loops() -> None:
+    from processors.pipeline import load_pipeline
+
+    r = Router(load_pipeline(None))
+    assert {tag: r.is_literal(tag) for tag in r.pipeline.nodes} == dict.fromkeys(
+        r.pipeline.nodes, True
+    )
