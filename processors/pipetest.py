@@ -123,7 +123,8 @@ def compare(test: PipelineTest, routed: Routed) -> list[str]:
 
 def run_test(settings: Settings, test: PipelineTest, where: str) -> list[str]:
     pipeline = load_pipeline(settings.pipeline, where=where)
-    router = Router(pipeline, trace=True, max_hops=settings.max_hops)
+    router = Router(pipeline, trace=True, max_hops=settings.max_hops,
+                    max_outputs=settings.max_outputs, keep_lines=settings.keep_lines)  # fmt: skip
     return compare(test, router.route(list(test.input), TEST_FILE, 1))
 
 
