@@ -1,9 +1,10 @@
 """Multiline records on against off: `daemon.py --once` over the same Java-style log.
 
-Usage: python bench/bench_multiline.py [--lines N] [--repeat R] [--workers W]
+Usage: python bench/bench_multiline.py [--lines N] [--repeat R] [--workers W] [--default]
 The log has 80 % one-line entries and 20 % error entries with a stack trace of 3 to 12
 lines. The pipeline passes every line (or record) to the outbox unchanged, so the figure
-is the reader's and the router's cost, not a processor's. Prints physical lines/s with
+is the reader's and the router's cost, not a processor's (`--default`: the default
+pipeline instead, whose processors cost more than the joining). Prints physical lines/s with
 multiline off and on, and records/s with it on; the best of R runs each, less the time
 of the same command on an empty inbox (interpreter and daemon start-up).
 """
@@ -49,10 +50,12 @@ def generate(path: Path, lines: int) -> int:
     return records
 
 
-def config(folder: Path, *, multiline: bool, workers: int) -> Path:
+def config(folder: Path, *, multiline: bool, workers: int, default: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "passthru.py").write_text(PASSTHRU)
-    text = f'[daemon]\nworkers = {workers}\n\n[pipeline]\nstart = "passthru:keep"\n'
+    text = f"[daemon]\nworkers = {workers}\n"
+    if not default:
+        text += '\n[pipeline]\nstart = "passthru:keep"\n'
     path = folder / "inboxd.toml"
     path.write_text(text + (INPUTS if multiline else ""))
     return path
@@ -76,6 +79,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--default", action="store_true", help="the default pipeline")
     args = parser.parse_args()
     shutil.rmtree(OUT, ignore_errors=True)
     inbox, empty = OUT / "inbox", OUT / "empty"
@@ -84,10 +88,12 @@ def main() -> None:
     records = generate(inbox / "app.log", args.lines)
     lines = sum(1 for _ in (inbox / "app.log").open("rb"))
     size_mb = (inbox / "app.log").stat().st_size / 1e6
-    print(f"input: {lines} lines, {records} records, {size_mb:.1f} MB; workers {args.workers}")
+    pipeline = "default" if args.default else "passthrough"
+    print(f"input: {lines} lines, {records} records, {size_mb:.1f} MB; workers {args.workers}, "
+          f"{pipeline} pipeline")  # fmt: skip
     for multiline in (False, True):
         conf = config(OUT / ("on" if multiline else "off"), multiline=multiline,
-                      workers=args.workers)  # fmt: skip
+                      workers=args.workers, default=args.default)  # fmt: skip
         start_up = best(conf, empty, args.repeat)
         took = best(conf, inbox, args.repeat) - start_up
         label = "multiline on " if multiline else "multiline off"
