@@ -1,8 +1,9 @@
 """The flusher: telemetry deltas and new rows to SQLite on a timer, and pruning.
 
-`metrics` gets one row per processor per flush holding the increase since the previous
-flush, so summing rows gives totals across restarts. A flush that fails (disk full, a
-locked database) keeps its rows for the next try instead of dropping them.
+`metrics` gets a row for each processor whose figures changed since the previous flush,
+holding the increase, so summing rows gives totals across restarts (an idle daemon adds
+none). A flush that fails (disk full, a locked database) keeps its rows for the next try
+instead of dropping them, and turns /health's `database` check degraded meanwhile.
 """
 
 from __future__ import annotations
