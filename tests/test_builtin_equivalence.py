@@ -149,6 +149,14 @@ ADVERSARIAL = [
 def test_documented_cases_match_the_reference() -> None:
     lines = [*PLAIN.values(), *(line for line, _ in JSON), *(line for line, _ in REDACT.values())]
     lines += [f'{{"level":{n},"time":1764245000000,"msg":"m"}}' for n in range(0, 70, 5)]
+    # The README's examples: a plain line, the JSON keys, the secret fields it names.
+    lines += [
+        "2026-11-27T12:00:00Z ERROR db timeout",
+        *(f'{{"{key}": "warning"}}' for key in ("level", "severity", "lvl", "log.level")),
+        '{"levelname": "CRITICAL"}',
+        "password=p token=t secret=s api_key=k access_key=a auth=x db_password=d",
+        '{"client_secret": "a b", "password": "x"} Authorization: Bearer 0123456789abc',
+    ]
     for line in lines:
         check_line(line)
 
