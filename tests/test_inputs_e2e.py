@@ -5,6 +5,7 @@ and later ones, and config mistakes refused with one line."""
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -159,3 +160,46 @@ def test_bad_inputs_config_exits_2_with_one_line(
     assert len(lines) == 1, done.stderr
     for word in [str(conf), *words]:
         assert word in lines[0], (word, lines[0])
+
+
+DEADLY_MODULE = '''\
+import os
+
+
+def mark(line):
+    """Kills the interpreter on a marked record, as a crash in C code would."""
+    if "KILL-ME" in line:
+        os._exit(70)
+    yield "end", line.replace("\\n", " | ")
+'''
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_record_that_kills_the_daemon_is_dead_lettered_with_its_first_line(
+    make_daemon: MakeDaemon, tmp_path: Path, workers: int
+) -> None:
+    conf = inputs_config(tmp_path / "conf", MULTILINE, workers=workers, poison_after=2)
+    (tmp_path / "conf" / "mark.py").write_text(DEADLY_MODULE)
+    d = make_daemon(config=conf)
+    d.inbox.mkdir(parents=True)
+    records = make_records(random.Random(3), 40, 0)
+    records[25] = ["REC 25 ERROR failed", "\tat KILL-ME(K.java:1)", "\tat x(X.java:2)"]
+    append(d.inbox / "app.log", [line for rec in records for line in rec])
+    first_line = 1 + sum(len(rec) for rec in records[:25])
+    expected = Counter(" | ".join(rec) for i, rec in enumerate(records) if i != 25)
+    restarts = 0
+    deadline = time.monotonic() + 60
+    d.spawn()
+    while not (d.is_running() and outbox_counter(d.outbox) == expected and d.is_healthy()):
+        assert time.monotonic() < deadline, f"records not delivered\n{d.stderr()}"
+        if not d.is_running():
+            assert d.wait_exit() == 70, d.stderr()
+            restarts += 1
+            assert restarts <= 3, "not quarantined in time"
+            d.spawn()  # as systemd's Restart=on-failure does
+        pause(0.05)
+    dead = wait_for(lambda: d.get("/deadletter"), 20, "the dead letter")
+    d.stop()
+    assert [(x["line_no"], x["processor"]) for x in dead] == [(first_line, "mark")]
+    assert "KILL-ME" in dead[0]["line"] and "\n" in dead[0]["line"]
+    assert restarts == 2

@@ -23,6 +23,7 @@ from store.outbox import Outbox
 from store.paths import shown
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
+from watcher.poison import PoisonGuard
 from watcher.tailer import Chunk, read_chunk
 from watcher.workers import WorkerPool, _Worker
 from watcher.writing import FILE_BUDGET_BYTES, OutboxWriter, RouteFn
@@ -44,8 +45,10 @@ class PooledWriter(OutboxWriter):
         telemetry: Telemetry,
         pool: WorkerPool,
         on_result: Callable[[Result], None],
+        guard: PoisonGuard | None = None,
     ) -> None:
-        super().__init__(outbox, route, telemetry, None)
+        # The guard watches what this process routes itself: files of multiline records.
+        super().__init__(outbox, route, telemetry, guard)
         self.pool = pool
         self.on_result = on_result
 
