@@ -244,3 +244,16 @@ def test_read_from_end_only_on_the_first_start(tmp_path: Path) -> None:
     r.pass_()
     assert r.outbox("b.log") == ["b1"]
     assert r.outbox("a.log") == []
+
+
+def test_a_rotated_file_keeps_the_rule_of_its_first_name(tmp_path: Path) -> None:
+    r = multiline_reader(tmp_path)  # the rule matches *.log, not *.log.1
+    path = r.settings.inbox / "a.log"
+    path.write_bytes(encode(JAVA[:4]))
+    r.pass_()
+    path.rename(r.settings.inbox / "a.log.1")  # logrotate's create mode
+    with (r.settings.inbox / "a.log.1").open("ab") as fh:
+        fh.write(encode(JAVA[4:8]))
+    r.pass_(final=True)
+    assert r.outbox("a.log") == [JAVA[0], *JAVA[1:8]]
+    assert [texts for _, _, texts in r.routed] == [[JAVA[0]], ["\n".join(JAVA[1:8])]]

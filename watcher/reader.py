@@ -279,7 +279,7 @@ class FileReader:
 
     def _read_open(self, fd: int, st: os.stat_result, tracked: TrackedFile, final: bool) -> bool:
         before = tracked.offset
-        rule = self.rules.multiline_for(tracked.path)
+        rule = self.rules.multiline_for(tracked.outbox)  # its first name: kept when rotated
         more = self.writer.read_chunks(fd, tracked, final=final, size=st.st_size,
                                        max_line_bytes=self.settings.max_line_bytes,
                                        multiline=rule)  # fmt: skip
