@@ -257,3 +257,18 @@ def test_a_rotated_file_keeps_the_rule_of_its_first_name(tmp_path: Path) -> None
     r.pass_(final=True)
     assert r.outbox("a.log") == [JAVA[0], *JAVA[1:8]]
     assert [texts for _, _, texts in r.routed] == [[JAVA[0]], ["\n".join(JAVA[1:8])]]
+
+
+def test_an_over_long_line_ends_the_record_before_it(tmp_path: Path) -> None:
+    inputs = (InputRule("*.log", "beginning", rule()),)
+    r = Reader(tmp_path, inputs=inputs, max_line_bytes=100)
+    long = "\tat " + "y" * 200
+    lines = [*PYTHON[:3], long, "\tat after", PYTHON[5]]
+    (r.settings.inbox / "a.log").write_bytes(encode(lines))
+    r.pass_()
+    r.pass_()
+    assert [texts for _, _, texts in r.routed] == [["\n".join(PYTHON[:3])], ["\tat after"]]
+    errors = r.telemetry.error_records()
+    assert [(e.line_no, e.message.split(":")[0]) for e in errors] == [(4, "LineTooLong")]
+    tracked = next(iter(r.reader.files.values()))
+    assert tracked.lines == 5  # the last record waits for what follows it
