@@ -36,6 +36,10 @@ PIPE_BYTES = 1024 * 1024
 F_SETPIPE_SZ = 1031
 PR_SET_PDEATHSIG = 1
 NAME_BYTES = 64
+# Joins the records of a job of multiline records. Lines are decoded with "replace", so
+# this lone surrogate never occurs in them; it crosses the pipe as the byte 0xff, which
+# UTF-8 never holds.
+RECORD_SEP = "\udcff"
 # Shared slots: [progress count, line number in flight (0: none)].
 PROGRESS, LINE_NO = 0, 1
 
@@ -62,6 +66,7 @@ class Job:
     first_line_no: int
     count: int
     trace: bool = False  # build paths for this chunk (a tap client is connected)
+    records: bool = False  # `data` holds multiline records joined by RECORD_SEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +124,15 @@ def build_router(spec: WorkerSpec, *, reload: bool = False) -> Router:
                   max_outputs=spec.max_outputs, keep_lines=spec.keep_lines)  # fmt: skip
 
 
+def job_lines(job: Job) -> list[str]:
+    """The lines (or records) a job carries."""
+    if not job.count:
+        return []
+    return job.data.decode("utf-8", "surrogateescape").split(RECORD_SEP if job.records else "\n")
+
+
 def route_job(router: Router, job: Job, trace_keep: int) -> Result:
-    lines = job.data.decode("utf-8", "surrogateescape").split("\n") if job.count else []
+    lines = job_lines(job)
     routed: Routed = router.route(lines, job.file, job.first_line_no)
     out = routed.out
     data = ("\n".join(out) + "\n").encode("utf-8", "replace") if out else b""

@@ -225,7 +225,7 @@ class Engine:
         return FileReader(
             settings=self.settings, store=store, outbox=outbox, files=files, route=self._route,
             telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,
-            guard=guard, pool=self.pool,
+            guard=guard if self.pool is None else None, pool=self.pool,
             on_result=self._on_result,
         )  # fmt: skip
 

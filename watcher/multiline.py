@@ -8,6 +8,7 @@ a record is read again whole, never split or doubled.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -163,6 +164,22 @@ def is_cut(fd: int, chunk: Chunk, size: int, max_line_bytes: int) -> bool:
     want = min(rest, max_line_bytes + 1)
     probe = os.pread(fd, want, chunk.end_offset)
     return b"\n" in probe or len(probe) > max_line_bytes
+
+
+def records_of(
+    fd: int, chunk: Chunk, rule: Multiline, *, final: bool, size: int, max_line_bytes: int
+) -> tuple[Records, Chunk]:
+    """The complete records of `chunk` (read from file `fd` of `size` bytes), and the
+    chunk ending where they do: the lines of a record that may go on are left unread."""
+    recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=final)
+    if chunk.lines and not recs.lines and is_cut(fd, chunk, size, max_line_bytes):
+        # One record fills the chunk, or an over-long line follows it: it ends here.
+        recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=True)
+    if recs.lines != len(chunk.lines):
+        start = chunk.end_offset - len(chunk.raw)
+        chunk = dataclasses.replace(chunk, end_offset=start + recs.nbytes,
+                                    end_lines=chunk.first_line_no - 1 + recs.lines)  # fmt: skip
+    return recs, chunk
 
 
 def hold_timeout(fd: int, size: int, rule: Multiline | None, partial_timeout: float) -> float:

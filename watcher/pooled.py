@@ -17,13 +17,13 @@ from collections import deque
 from collections.abc import Callable
 
 from processors.inputs import Multiline
-from processors.worker import Result
+from processors.worker import RECORD_SEP, Result
 from store.checkpoints import TrackedFile
 from store.outbox import Outbox
 from store.paths import shown
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
-from watcher.poison import PoisonGuard
+from watcher.multiline import Records, records_of, runs
 from watcher.tailer import Chunk, read_chunk
 from watcher.workers import WorkerPool, _Worker
 from watcher.writing import FILE_BUDGET_BYTES, OutboxWriter, RouteFn
@@ -32,7 +32,7 @@ log = logging.getLogger("inboxd.watcher")
 
 POOL_CHUNK_BYTES = 128 * 1024
 
-_Sent = tuple[_Worker | None, Chunk]
+_Sent = tuple[list[_Worker], Chunk]
 
 
 class PooledWriter(OutboxWriter):
@@ -45,10 +45,8 @@ class PooledWriter(OutboxWriter):
         telemetry: Telemetry,
         pool: WorkerPool,
         on_result: Callable[[Result], None],
-        guard: PoisonGuard | None = None,
     ) -> None:
-        # The guard watches what this process routes itself: files of multiline records.
-        super().__init__(outbox, route, telemetry, guard)
+        super().__init__(outbox, route, telemetry, None)
         self.pool = pool
         self.on_result = on_result
 
@@ -64,12 +62,10 @@ class PooledWriter(OutboxWriter):
     ) -> bool:
         """Read until EOF or the file's budget is spent; True when data remains.
 
-        A file of multiline records is routed in this process: a worker takes a chunk as
-        lines split on newlines, which would cut its records apart.
+        With `multiline`, a chunk is cut back to its last complete record, and its
+        records go out as one job per run of consecutive line numbers (each record keeps
+        the number of its first line).
         """
-        if multiline is not None:
-            return self._read_records(fd, tracked, final=final, size=size,
-                                      max_line_bytes=max_line_bytes, rule=multiline)  # fmt: skip
         name = shown(tracked.path)
         ahead = dataclasses.replace(tracked)  # where reading has got to
         sent: deque[_Sent] = deque()
@@ -85,11 +81,18 @@ class PooledWriter(OutboxWriter):
                                    size=size, chunk_bytes=POOL_CHUNK_BYTES)  # fmt: skip
                 if chunk.skipped:
                     self._report_skipped(name, chunk.skipped, max_line_bytes)
-                sent.append((self._submit(chunk, name), chunk))
+                lines = len(chunk.lines)
+                if multiline is None:
+                    sent.append((self._submit(chunk, name), chunk))
+                else:
+                    recs, chunk = records_of(fd, chunk, multiline, final=final, size=size,
+                                             max_line_bytes=max_line_bytes)  # fmt: skip
+                    sent.append((self._submit_records(recs, name), chunk))
+                    lines = recs.lines
                 ahead.offset, ahead.lines = chunk.end_offset, chunk.end_lines
                 ahead.state = "skipping" if chunk.skipping else "active"
                 nbytes = chunk.end_offset - start
-                self.telemetry.add_counts(bytes_read=max(nbytes, 0), lines_read=len(chunk.lines))
+                self.telemetry.add_counts(bytes_read=max(nbytes, 0), lines_read=lines)
                 if nbytes <= 0:
                     more = False
                     break
@@ -99,23 +102,32 @@ class PooledWriter(OutboxWriter):
             while sent:
                 self._apply(sent.popleft(), tracked, name)
         except BaseException:
-            for w, _ in sent:  # the reader is dropped: keep the workers' queues in step
-                if w is not None:
+            for workers, _ in sent:  # the reader is dropped: keep the workers' queues in step
+                for w in workers:
                     self.pool.collect(w)
             raise
         return more
 
-    def _submit(self, chunk: Chunk, name: str) -> _Worker | None:
+    def _submit(self, chunk: Chunk, name: str) -> list[_Worker]:
         if not chunk.lines:
-            return None
+            return []
         data = "\n".join(chunk.lines).encode("utf-8", "surrogateescape")
         tap = self.telemetry.tap.active
-        return self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines), trace=tap)
+        return [self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines), trace=tap)]
+
+    def _submit_records(self, recs: Records, name: str) -> list[_Worker]:
+        tap = self.telemetry.tap.active
+        return [
+            self.pool.submit(RECORD_SEP.join(texts).encode("utf-8", "surrogateescape"), name,
+                             first, len(texts), trace=tap, records=True)
+            for texts, first in runs(recs.texts, recs.line_nos)
+        ]  # fmt: skip
 
     def _apply(self, sent: _Sent, tracked: TrackedFile, name: str) -> None:
-        w, chunk = sent
-        if w is not None:
-            result = self.pool.collect(w)
+        workers, chunk = sent
+        # Every job of the chunk is collected before anything can raise, so that the
+        # workers' queues stay in step if the reader is dropped.
+        for result in [self.pool.collect(w) for w in workers]:
             self.on_result(result)
             if result.out:
                 try:

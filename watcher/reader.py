@@ -95,7 +95,7 @@ class FileReader:
         self.writer: OutboxWriter = (
             OutboxWriter(self.outbox, route, telemetry, guard)
             if pool is None or on_result is None
-            else PooledWriter(self.outbox, route, telemetry, pool, on_result, guard)
+            else PooledWriter(self.outbox, route, telemetry, pool, on_result)
         )
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}

@@ -122,10 +122,17 @@ class WorkerPool:
     # -- routing ------------------------------------------------------------------------
 
     def submit(
-        self, data: bytes, file: str, first_line_no: int, count: int, *, trace: bool = False
+        self,
+        data: bytes,
+        file: str,
+        first_line_no: int,
+        count: int,
+        *,
+        trace: bool = False,
+        records: bool = False,
     ) -> _Worker:
         self._seq += 1
-        job = Job(self._seq, data, file, first_line_no, count, trace)
+        job = Job(self._seq, data, file, first_line_no, count, trace, records)
         w = self.workers[self._next]
         self._next = (self._next + 1) % self.n
         w.pending.append(job)
@@ -207,7 +214,7 @@ class WorkerPool:
     def _reroute(self, w: _Worker, job: Job) -> Result:
         """Route a dead worker's chunk again one line at a time, then resend its queue."""
         processor = self._restart(w)
-        lines = job.data.decode("utf-8", "surrogateescape").split("\n") if job.count else []
+        lines = worker.job_lines(job)
         parts: list[Result] = []
         for i, line in enumerate(lines):
             parts.append(self._one_line(w, job, line, job.first_line_no + i, processor))

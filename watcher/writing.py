@@ -19,7 +19,7 @@ from store.paths import shown
 from store.records import DeadLetter, ErrorRecord
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
-from watcher.multiline import is_cut, join_records, runs
+from watcher.multiline import records_of, runs
 from watcher.poison import PoisonGuard
 from watcher.tailer import read_chunk
 
@@ -110,16 +110,11 @@ class OutboxWriter:
             chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
-            recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=final)
-            if chunk.lines and not recs.lines and is_cut(fd, chunk, size, max_line_bytes):
-                # One record fills the chunk, or an over-long line follows it: it ends here.
-                recs = join_records(chunk.lines, chunk.raw, chunk.first_line_no, rule, flush=True)
+            recs, chunk = records_of(fd, chunk, rule, final=final, size=size,
+                                     max_line_bytes=max_line_bytes)  # fmt: skip
             if recs.texts:
                 self._route_runs(tracked, recs.texts, recs.line_nos, name)
-            if recs.lines == len(chunk.lines):
-                tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
-            else:
-                tracked.offset, tracked.lines = start + recs.nbytes, tracked.lines + recs.lines
+            tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
             tracked.state = "skipping" if chunk.skipping else "active"
             tracked.updated = time.time()
             nbytes = tracked.offset - start
