@@ -82,6 +82,9 @@ _KEY_OFFSETS = {"_": (4, 7), "-": (4, 7), "i": (3,), "s": (6,)}
 _SEPARATORS = frozenset("_.-")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+# After an Authorization header a bearer token of any length is a secret.
+_BEARER_ANY = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+_AUTH_HEADER_END = re.compile(r"authorization\s*[:=]\s*\Z")
 
 # The characters outside ASCII that the regex engine, ignoring case, takes for an ASCII
 # letter: replaced before lower-casing, which keeps every character at its index.
@@ -304,6 +307,8 @@ def _mask_bearers(text: str, folded: str) -> str:
     at = folded.find("bearer")
     while at >= 0:
         m = _BEARER.match(text, at)
+        if m is None and _AUTH_HEADER_END.search(folded, 0, at):
+            m = _BEARER_ANY.match(text, at)
         if m is not None:
             pieces.append(text[pos:at])
             pieces.append(m.group(1) + " ***")

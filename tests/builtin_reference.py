@@ -42,6 +42,8 @@ _SECRET = re.compile(
     """
 )
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+# Since frozen: after an Authorization header, a bearer token of any length is masked.
+_AUTH_BEARER = re.compile(r"(?i)(authorization\s*[:=]\s*\b)(bearer)\s+[A-Za-z0-9._~+/=-]+")
 
 
 def level_of(line: str) -> str:
@@ -91,6 +93,7 @@ def drop(line: str) -> Iterator[tuple[str, str]]:
 def redact_secrets(line: str) -> Iterator[tuple[str, str]]:
     if "=" in line or ":" in line or "earer" in line or "EARER" in line:
         line = _SECRET.sub(_mask, line)
+        line = _AUTH_BEARER.sub(r"\1\2 ***", line)
         line = _BEARER.sub(r"\1 ***", line)
     yield "end", line
 
