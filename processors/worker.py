@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
@@ -66,7 +66,9 @@ class Job:
     first_line_no: int
     count: int
     trace: bool = False  # build paths for this chunk (a tap client is connected)
-    records: bool = False  # `data` holds multiline records joined by RECORD_SEP
+    # Multiline records: (first line number, records) of each run of records routed in
+    # one call, `data` holding the records joined by RECORD_SEP. Empty for plain lines.
+    runs: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +130,36 @@ def job_lines(job: Job) -> list[str]:
     """The lines (or records) a job carries."""
     if not job.count:
         return []
-    return job.data.decode("utf-8", "surrogateescape").split(RECORD_SEP if job.records else "\n")
+    return job.data.decode("utf-8", "surrogateescape").split(RECORD_SEP if job.runs else "\n")
+
+
+def job_line_nos(job: Job) -> list[int]:
+    """The line number of each of the job's lines (of each record's first line)."""
+    if not job.runs:
+        return list(range(job.first_line_no, job.first_line_no + job.count))
+    return [first + i for first, count in job.runs for i in range(count)]
+
+
+def single_job(job: Job, line: str, line_no: int) -> Job:
+    """A job of one of `job`'s lines (or records)."""
+    return replace(job, data=line.encode("utf-8", "surrogateescape"), first_line_no=line_no,
+                   count=1, runs=((line_no, 1),) if job.runs else ())  # fmt: skip
 
 
 def route_job(router: Router, job: Job, trace_keep: int) -> Result:
     lines = job_lines(job)
-    routed: Routed = router.route(lines, job.file, job.first_line_no)
+    if not job.runs:
+        return _result(job.seq, router.route(lines, job.file, job.first_line_no), trace_keep)
+    parts: list[Result] = []
+    start = 0
+    for first, count in job.runs:  # a call per run keeps each record's own line number
+        routed = router.route(lines[start : start + count], job.file, first)
+        parts.append(_result(job.seq, routed, trace_keep))
+        start += count
+    return merge_results(job.seq, parts)
+
+
+def _result(seq: int, routed: Routed, trace_keep: int) -> Result:
     out = routed.out
     data = ("\n".join(out) + "\n").encode("utf-8", "replace") if out else b""
     traces: list[TraceRecord] = []
@@ -141,8 +167,28 @@ def route_job(router: Router, job: Job, trace_keep: int) -> Result:
     if routed.traces is not None:
         terminals = len(routed.traces.terminals)
         traces = routed.traces.records(max(terminals - trace_keep, 0))
-    return Result(job.seq, data, len(out), routed.deadletters, routed.errors, routed.stats,
+    return Result(seq, data, len(out), routed.deadletters, routed.errors, routed.stats,
                   traces, terminals)  # fmt: skip
+
+
+def merge_results(seq: int, parts: list[Result]) -> Result:
+    """One result of several, in order."""
+    stats: dict[str, list[float]] = {}
+    for p in parts:
+        for name, d in p.stats.items():
+            s = stats.setdefault(name, [0, 0.0, 0, 0])
+            for i in range(4):
+                s[i] += d[i]
+    return Result(
+        seq,
+        b"".join(p.out for p in parts),
+        sum(p.lines_out for p in parts),
+        [d for p in parts for d in p.deadletters],
+        [e for p in parts for e in p.errors],
+        stats,
+        [t for p in parts for t in p.traces],
+        sum(p.terminals for p in parts),
+    )
 
 
 def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[int]) -> None:

@@ -5,6 +5,7 @@ and later ones, and config mistakes refused with one line."""
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -207,3 +208,33 @@ def test_a_record_that_kills_its_process_is_dead_lettered_with_its_first_line(
     assert restarts == (2 if workers == 1 else 0)
     killed = "the daemon" if workers == 1 else "a worker"
     assert dead[0]["message"].startswith(f"Poison: {killed} stopped 2 times"), dead[0]
+
+
+FAILING_MODULE = '''\
+def mark(line):
+    """Fails on a marked record; passes every other one, joined."""
+    if "BAD" in line:
+        raise ValueError("bad record")
+    yield "end", line.replace("\\n", " | ")
+'''
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_errors_name_the_record_and_its_first_line(tmp_path: Path, workers: int) -> None:
+    conf = inputs_config(tmp_path / "conf", MULTILINE, workers=workers)
+    (tmp_path / "conf" / "mark.py").write_text(FAILING_MODULE)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    lines = ["REC 1 a", "\tat x", "REC 2 b", "\tat y", "\tat z", "REC 3 BAD", "\tat w", "REC 4"]
+    append(inbox / "app.log", lines)
+    done = run_cli("--once", "--config", str(conf), *dir_args(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert read_outbox(tmp_path / "outbox") == {
+        "app.log": ["REC 1 a | \tat x", "REC 2 b | \tat y | \tat z", "REC 4"]
+    }
+    db = sqlite3.connect(tmp_path / "var" / "inboxd.db")
+    try:
+        rows = db.execute("SELECT processor, line_no, line FROM errors").fetchall()
+    finally:
+        db.close()
+    assert rows and {(p, n, line) for p, n, line in rows} == {("mark", 6, "REC 3 BAD\n\tat w")}

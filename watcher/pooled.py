@@ -63,8 +63,8 @@ class PooledWriter(OutboxWriter):
         """Read until EOF or the file's budget is spent; True when data remains.
 
         With `multiline`, a chunk is cut back to its last complete record, and its
-        records go out as one job per run of consecutive line numbers (each record keeps
-        the number of its first line).
+        records go out as one job that the worker routes in runs of consecutive line
+        numbers (so each record keeps the number of its first line).
         """
         name = shown(tracked.path)
         ahead = dataclasses.replace(tracked)  # where reading has got to
@@ -116,12 +116,13 @@ class PooledWriter(OutboxWriter):
         return [self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines), trace=tap)]
 
     def _submit_records(self, recs: Records, name: str) -> list[_Worker]:
+        if not recs.texts:
+            return []
+        data = RECORD_SEP.join(recs.texts).encode("utf-8", "surrogateescape")
+        spans = tuple((first, len(texts)) for texts, first in runs(recs.texts, recs.line_nos))
         tap = self.telemetry.tap.active
-        return [
-            self.pool.submit(RECORD_SEP.join(texts).encode("utf-8", "surrogateescape"), name,
-                             first, len(texts), trace=tap, records=True)
-            for texts, first in runs(recs.texts, recs.line_nos)
-        ]  # fmt: skip
+        return [self.pool.submit(data, name, recs.line_nos[0], len(recs.texts), trace=tap,
+                                 runs=spans)]  # fmt: skip
 
     def _apply(self, sent: _Sent, tracked: TrackedFile, name: str) -> None:
         workers, chunk = sent

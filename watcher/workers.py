@@ -20,7 +20,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from processors import worker
@@ -129,10 +129,10 @@ class WorkerPool:
         count: int,
         *,
         trace: bool = False,
-        records: bool = False,
+        runs: tuple[tuple[int, int], ...] = (),
     ) -> _Worker:
         self._seq += 1
-        job = Job(self._seq, data, file, first_line_no, count, trace, records)
+        job = Job(self._seq, data, file, first_line_no, count, trace, runs)
         w = self.workers[self._next]
         self._next = (self._next + 1) % self.n
         w.pending.append(job)
@@ -214,21 +214,19 @@ class WorkerPool:
     def _reroute(self, w: _Worker, job: Job) -> Result:
         """Route a dead worker's chunk again one line at a time, then resend its queue."""
         processor = self._restart(w)
-        lines = worker.job_lines(job)
         parts: list[Result] = []
-        for i, line in enumerate(lines):
-            parts.append(self._one_line(w, job, line, job.first_line_no + i, processor))
+        for line, line_no in zip(worker.job_lines(job), worker.job_line_nos(job), strict=True):
+            parts.append(self._one_line(w, job, line, line_no, processor))
         for queued in list(w.pending)[1:]:
             self._send(w, queued)
-        return _merge(job.seq, parts)
+        return worker.merge_results(job.seq, parts)
 
     def _one_line(self, w: _Worker, job: Job, line: str, line_no: int, processor: str) -> Result:
         while True:
             key = (job.file, line_no)
             if self._deaths.get(key, 0) >= self.poison_after:
                 return self._poison(job, line, line_no, processor)
-            single = replace(job, data=line.encode("utf-8", "surrogateescape"),
-                             first_line_no=line_no, count=1)  # fmt: skip
+            single = worker.single_job(job, line, line_no)
             self._send(w, single)
             result = self._receive(w)
             if result is not None:
@@ -255,22 +253,3 @@ def worker_spec(settings: Settings) -> WorkerSpec:
         trace_keep=PENDING_TRACES_MAX, max_hops=settings.max_hops,
         max_outputs=settings.max_outputs, keep_lines=settings.keep_lines,
     )  # fmt: skip
-
-
-def _merge(seq: int, parts: list[Result]) -> Result:
-    stats: dict[str, list[float]] = {}
-    for p in parts:
-        for name, d in p.stats.items():
-            s = stats.setdefault(name, [0, 0.0, 0, 0])
-            for i in range(4):
-                s[i] += d[i]
-    return Result(
-        seq,
-        b"".join(p.out for p in parts),
-        sum(p.lines_out for p in parts),
-        [d for p in parts for d in p.deadletters],
-        [e for p in parts for e in p.errors],
-        stats,
-        [t for p in parts for t in p.traces],
-        sum(p.terminals for p in parts),
-    )
