@@ -123,6 +123,34 @@ def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> in
     return 0
 
 
+class WebPart:
+    """The web server, built only once the engine runs: importing the web stack takes
+    most of a second, and the first lines need not wait for it."""
+
+    def __init__(self, make: Callable[[], WebServer]) -> None:
+        self._make = make
+        self.server: WebServer | None = None
+
+    def start(self) -> None:
+        self.server = self._make()
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.server is not None:
+            self.server.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self.server is not None and self.server.is_alive()
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else 0
+
+
 @dataclass(frozen=True)
 class Parts:
     """The daemon's workers, each owning its thread."""
@@ -131,7 +159,7 @@ class Parts:
     engine: Engine
     watcher: InboxWatcher
     flusher: Flusher
-    web: WebServer
+    web: WebPart
 
     def workers(self) -> dict[str, Worker]:
         return {"engine": self.engine, "watcher": self.watcher, "flusher": self.flusher,
@@ -139,11 +167,9 @@ class Parts:
 
 
 def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> Parts:
-    """Build every worker; nothing starts yet."""
-    # The watcher and the web stack are imported here so that --once starts without them.
+    """Build every worker; nothing starts yet (the web server is built when started)."""
+    # The watcher is imported here so that --once starts without it.
     from watcher.observer import InboxWatcher
-    from web.app import ApiContext, create_app
-    from web.server import WebServer
 
     notifier = Notifier()
     dirty = DirtySet()
@@ -157,19 +183,25 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
         interval_s=settings.flush_interval,
         retention_days=settings.retention_days,
     )
-    context = ApiContext(
-        telemetry=telemetry,
-        db_path=settings.db_path,
-        logs_dir=settings.logs_dir,
-        token=settings.token,
-        version=VERSION,
-        host=settings.host,
-        inbox=str(settings.inbox.resolve()),
-        pipeline_tags=lambda: {t: n.name for t, n in engine.router.pipeline.nodes.items()},
-    )
-    web = WebServer(create_app(context), host=settings.host, port=settings.port)
+
+    def make_web() -> WebServer:
+        from web.app import ApiContext, create_app
+        from web.server import WebServer
+
+        context = ApiContext(
+            telemetry=telemetry,
+            db_path=settings.db_path,
+            logs_dir=settings.logs_dir,
+            token=settings.token,
+            version=VERSION,
+            host=settings.host,
+            inbox=str(settings.inbox.resolve()),
+            pipeline_tags=lambda: {t: n.name for t, n in engine.router.pipeline.nodes.items()},
+        )
+        return WebServer(create_app(context), host=settings.host, port=settings.port)
+
     watcher = InboxWatcher(settings.inbox.resolve(), dirty)
-    return Parts(notifier, engine, watcher, flusher, web)
+    return Parts(notifier, engine, watcher, flusher, WebPart(make_web))
 
 
 def start_parts(parts: Parts, settings: Settings) -> None:
