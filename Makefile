@@ -44,6 +44,7 @@ bench: $(RUN_STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_pipelines.py
 	$(PY) bench/bench_startup.py
+	$(PY) bench/bench_workers.py
 
 # 100 random kill -9, both logrotate modes (also with kill -9), the hostile inbox: one
 # summary line per run.

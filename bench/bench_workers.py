@@ -11,23 +11,22 @@ API's under that load. Prints every run; figures, not assertions.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from harness import free_port  # noqa: E402
 from heavy import CONFIG  # noqa: E402
 
 
@@ -62,6 +61,22 @@ def once(work: Path, src: Path, workers: int, run: int) -> tuple[float, float, P
     return took, cpu, root / "outbox" / "app.log"
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 def live_latency(work: Path, src: Path, lines: int) -> tuple[float, float, float]:
     """(lines/s, /stats p50 ms, p99 ms) of a live daemon with two workers."""
     root = work / "live"
@@ -72,14 +87,13 @@ def live_latency(work: Path, src: Path, lines: int) -> tuple[float, float, float
            "--inbox", str(root / "inbox"), "--outbox", str(root / "outbox"),
            "--state-dir", str(root / "var"), "--workers", "2", "--port", str(port)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                if get(port, "/health")[0] == 200:
                     break
-            except httpx.HTTPError:
+            except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise SystemExit("bench_workers: the live daemon did not start")
@@ -88,16 +102,21 @@ def live_latency(work: Path, src: Path, lines: int) -> tuple[float, float, float
         os.link(src, root / "inbox" / "app.log")
         t0 = time.perf_counter()
         samples: list[float] = []
-        with httpx.Client(timeout=5) as client:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
             while True:
                 s0 = time.perf_counter()
-                stats = client.get(url + "/stats").json()
+                conn.request("GET", "/stats")
+                response = conn.getresponse()
+                stats = json.loads(response.read())
                 samples.append((time.perf_counter() - s0) * 1000)
                 if stats.get("enrich", {}).get("count", 0) >= lines:
                     break
                 if time.perf_counter() - t0 > 300:
                     raise SystemExit("bench_workers: the live run did not finish")
                 time.sleep(0.02)
+        finally:
+            conn.close()
         rate = lines / (time.perf_counter() - t0)
     finally:
         proc.terminate()
