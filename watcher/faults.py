@@ -15,8 +15,10 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
+from store.checkpoints import TrackedFile
 from store.db import is_shared_fault as is_shared_db_fault
-from store.records import describe
+from store.paths import shown
+from store.records import FileStatus, describe
 
 log = logging.getLogger("inboxd.watcher")
 
@@ -93,3 +95,20 @@ class FaultBook:
 
     def next_due(self) -> float:
         return min((f.retry_at for f in self.faults.values()), default=float("inf"))
+
+
+def file_statuses(
+    files: dict[tuple[int, int], TrackedFile], faults: dict[tuple[int, int], FileFault]
+) -> list[FileStatus]:
+    """Every tracked file, and every file in error, as /files shows them."""
+    out = []
+    for key, f in files.items():
+        fault = faults.get(key)
+        state, reason = (f.state, None) if fault is None else ("error", fault.reason)
+        out.append(FileStatus(shown(f.path), f.size, f.offset, state, shown(f.outbox),
+                              f.lines, f.updated, reason))  # fmt: skip
+    for key, fault in faults.items():
+        if key not in files:
+            out.append(FileStatus(shown(fault.rel), 0, 0, "error", shown(fault.outbox), 0,
+                                  fault.since, fault.reason))  # fmt: skip
+    return out

@@ -27,7 +27,14 @@ from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
 from watcher.copies import CopyMatcher
-from watcher.faults import FaultBook, SharedFault, as_shared, is_shared_os_error, reason_of
+from watcher.faults import (
+    FaultBook,
+    SharedFault,
+    as_shared,
+    file_statuses,
+    is_shared_os_error,
+    reason_of,
+)
 from watcher.filters import PathFilter
 from watcher.identity import Identities
 from watcher.inputs import InputFiles
@@ -340,18 +347,7 @@ class FileReader:
 
     def statuses(self) -> list[FileStatus]:
         """Every tracked file, and every file in error, as /files shows them."""
-        faults = self.faults.faults
-        out = []
-        for key, f in self.files.items():
-            fault = faults.get(key)
-            state, reason = (f.state, None) if fault is None else ("error", fault.reason)
-            out.append(FileStatus(shown(f.path), f.size, f.offset, state, shown(f.outbox),
-                                  f.lines, f.updated, reason))  # fmt: skip
-        for key, fault in faults.items():
-            if key not in self.files:
-                out.append(FileStatus(shown(fault.rel), 0, 0, "error", shown(fault.outbox), 0,
-                                      fault.since, fault.reason))  # fmt: skip
-        return out
+        return file_statuses(self.files, self.faults.faults)
 
     # -- committing ---------------------------------------------------------------------
 
