@@ -21,14 +21,16 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
-from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processors.pipeline import add_import_path, load_pipeline
 from processors.router import Routed, Router
 from store.records import TraceRecord
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.sharedctypes import SynchronizedArray
 
 SAMPLE_S = 0.1
 # Pipe buffers large enough for two 128 KiB chunks in flight to a worker.

@@ -17,12 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from processors.inflight import in_flight
 from processors.options import Settings
 from processors.router import Router
-from processors.worker import Result, WorkerSpec
 from store.health import DEGRADED
 from store.records import DeadLetter
 from store.telemetry import Telemetry
@@ -37,7 +36,10 @@ from watcher.pending import (
 )
 from watcher.reader import FileReader, Found
 from watcher.stall import StallWatch
-from watcher.workers import WorkerPool, worker_spec
+
+if TYPE_CHECKING:
+    from processors.worker import Result, WorkerSpec
+    from watcher.workers import WorkerPool
 
 log = logging.getLogger("inboxd.engine")
 
@@ -107,6 +109,9 @@ class Engine:
         self.stall = StallWatch(settings.stall_timeout)
         self.pool: WorkerPool | None = None
         if settings.workers >= 2:
+            # Imported only here: one worker needs no multiprocessing at start-up.
+            from watcher.workers import WorkerPool, worker_spec
+
             self.pool = WorkerPool(worker_spec(settings), settings.workers,
                                    poison_after=settings.poison_after,
                                    stall_timeout=settings.stall_timeout)  # fmt: skip
@@ -141,7 +146,9 @@ class Engine:
         """
         with self._swap_lock:
             self._next_router = router
-            if settings is not None:
+            if settings is not None and self.pool is not None:
+                from watcher.workers import worker_spec
+
                 self._next_spec = worker_spec(settings)
         self.dirty.wake()
 

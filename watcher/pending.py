@@ -14,17 +14,19 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from processors.options import Settings
 from processors.router import Routed
-from processors.worker import Result
 from store.checkpoints import CheckpointStore, OutboxState, TrackedFile
 from store.outbox import recover
 from store.records import DeadLetter, ErrorRecord, TraceBatch, TraceRecord
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, as_shared, reason_of
 from watcher.poison import PoisonGuard
+
+if TYPE_CHECKING:
+    from processors.worker import Result
 
 log = logging.getLogger("inboxd.engine")
 

@@ -16,11 +16,10 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from processors.inputs import Multiline
 from processors.options import Settings
-from processors.worker import Result
 from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
 from store.outbox import Outbox
 from store.paths import shown
@@ -40,10 +39,12 @@ from watcher.identity import Identities
 from watcher.inputs import InputFiles
 from watcher.multiline import InputRules, StartAtEnd, hold_timeout
 from watcher.poison import PoisonGuard
-from watcher.pooled import PooledWriter
 from watcher.tailer import scan, tail_print
-from watcher.workers import WorkerPool
 from watcher.writing import OutboxWriter
+
+if TYPE_CHECKING:
+    from processors.worker import Result
+    from watcher.workers import WorkerPool
 
 log = logging.getLogger("inboxd.watcher")
 
@@ -99,11 +100,11 @@ class FileReader:
         self.copies = CopyMatcher(store.load_copies(time.time()))
         self.identities = Identities(files, self.copies, lambda: self.clock())
         self.guard = guard
-        self.writer: OutboxWriter = (
-            OutboxWriter(self.outbox, route, telemetry, guard)
-            if pool is None or on_result is None
-            else PooledWriter(self.outbox, route, telemetry, pool, on_result)
-        )
+        self.writer: OutboxWriter = OutboxWriter(self.outbox, route, telemetry, guard)
+        if pool is not None and on_result is not None:
+            from watcher.pooled import PooledWriter  # only with worker processes
+
+            self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result)
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}
         self._forget: list[tuple[int, int]] = []
