@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from processors.errors import ConfigError, InboxdError
 from processors.options import VERSION, Settings, settings_from
@@ -74,15 +74,25 @@ def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
     return settings, load_pipeline(settings.pipeline, where=where)
 
 
-def reload_pipeline(argv: list[str] | None) -> tuple[Pipeline, dict[str, Any]]:
+def reload_pipeline(argv: list[str] | None) -> tuple[Pipeline, Settings]:
     """Read the config file (and the processor modules) again for SIGHUP.
 
-    Returns the pipeline and its table (worker processes load the table themselves).
-    Raises ConfigError when the new config does not load; the caller keeps the old one.
+    Returns the pipeline and the settings read now (worker processes load the table
+    themselves). Raises ConfigError when the new config does not load; the caller keeps
+    the old one.
     """
     fresh = settings_from(argv)
     where = str(fresh.config or "default pipeline")
-    return load_pipeline(fresh.pipeline, where=where, reload=True), fresh.pipeline
+    return load_pipeline(fresh.pipeline, where=where, reload=True), fresh
+
+
+def ignored_on_reload(running: Settings, fresh: Settings) -> list[str]:
+    """The `[daemon]` keys whose new values take effect only at the next start."""
+    return [
+        f.name
+        for f in dataclasses.fields(Settings)
+        if f.name != "pipeline" and getattr(running, f.name) != getattr(fresh, f.name)
+    ]
 
 
 def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = None) -> Router:
@@ -278,11 +288,16 @@ def supervise(
         if reload.is_set():
             reload.clear()
             try:
-                pipeline, table = reload_pipeline(argv)
+                pipeline, fresh = reload_pipeline(argv)
                 parts.engine.set_router(
                     build_router(settings, pipeline, parts.engine.telemetry.tap),
-                    dataclasses.replace(settings, pipeline=table),
+                    dataclasses.replace(settings, pipeline=fresh.pipeline),
                 )
+                ignored = ignored_on_reload(settings, fresh)
+                if ignored:
+                    log.warning("reload applies [pipeline] only; restart for: %s",
+                                ", ".join(ignored),
+                                extra={"event": "reload_ignored", "keys": ignored})  # fmt: skip
             except ConfigError as exc:
                 log.error("reload refused, keeping the running pipeline: %s", exc,
                           extra={"event": "reload_failed"})  # fmt: skip

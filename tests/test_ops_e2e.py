@@ -228,6 +228,26 @@ def test_sighup_reloads_pipeline_and_keeps_it_when_new_config_is_broken(
     d.stop()
 
 
+def test_sighup_says_which_daemon_keys_wait_for_a_restart(
+    daemons: MakeDaemon, tmp_path: Path
+) -> None:
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    prefix_rules(conf_dir, "rules_a", "route_a", "A:")
+    prefix_rules(conf_dir, "rules_b", "route_b", "B:")
+    config = write_config(conf_dir, pipeline='start = "rules_a:route_a"', errors_size=5)
+    d = daemons(config=config).start()
+    write_config(conf_dir, pipeline='start = "rules_b:route_b"', errors_size=7)
+    d.send_signal(signal.SIGHUP)
+    wait_for(lambda: "route_b" in d.stats(), "the new pipeline after SIGHUP")
+    ignored = wait_for(
+        lambda: [r for r in log_records(d.state_dir) if r.get("event") == "reload_ignored"],
+        "the ignored keys logged",
+    )
+    assert ignored[0]["keys"] == ["errors_size"] and ignored[0]["level"] == "warning"
+    d.stop()
+
+
 # -- 3. metrics history across restarts --------------------------------------------------
 
 HISTORY_RULES = """\

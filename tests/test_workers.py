@@ -159,7 +159,7 @@ def test_a_line_that_kills_a_worker_is_quarantined(tmp_path: Path, make_daemon: 
     d.stop()
 
 
-@pytest.mark.parametrize("workers", [2])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sighup_reloads_every_worker(tmp_path: Path, make_daemon: MakeDaemon, workers: int) -> None:
     folder = tmp_path / "conf"
     folder.mkdir()
