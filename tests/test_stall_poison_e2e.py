@@ -134,6 +134,8 @@ def test_a_line_that_kills_the_process_is_quarantined(
         restarts += 1
         assert restarts <= 4, "not quarantined in time"
         d.spawn()  # as systemd's Restart=on-failure does
+    # The engine starts before the API: the outbox can be complete before /health answers.
+    wait_for(d.is_healthy, 30, "the API serving")
     dead = wait_for(lambda: d.get("/deadletter"), 20, "the dead letter")
     d.stop()
     assert [(x["line_no"], x["processor"]) for x in dead] == [(3211, "deadly")]

@@ -58,12 +58,22 @@ class CopyMatcher:
         self._index = None
 
     def match(
-        self, fd: int, size: int, rel: str, files: dict[tuple[int, int], TrackedFile]
+        self,
+        fd: int,
+        size: int,
+        rel: str,
+        files: dict[tuple[int, int], TrackedFile],
+        *,
+        waited: bool = False,
     ) -> CopySource | str | None:
         """The checkpoint the new file `fd` (at `rel`) is a copy of, if any.
 
-        WAIT when it starts like a copy but is still shorter than the checkpoint: a copy
-        being written (logrotate copies 8 KiB at a time), to be looked at again.
+        WAIT when it starts like a copy but cannot be placed yet: shorter than the
+        checkpoint (a copy being written: logrotate copies 8 KiB at a time), or a copy of
+        a file still tracked and not yet truncated. Resuming from a live file's
+        checkpoint now would double what that file still gives before logrotate cuts it;
+        the checkpoint it has when cut (a source) is the right one. Once `waited` (the
+        file was held back COPY_WAIT_S), a live file's current checkpoint is taken.
         """
         head = os.pread(fd, FINGERPRINT_BYTES, 0)
         if not head:
@@ -81,11 +91,11 @@ class CopyMatcher:
             if t.state != "gone":
                 s = source_of(t, time.time())
                 if self._starts_like(head, rel, s):
-                    if s.offset > size:
+                    if not waited or s.offset > size:
                         waiting = True
                     elif self._tail_fits(fd, s):
                         return s
-        return WAIT if waiting else None
+        return WAIT if waiting and not waited else None
 
     @staticmethod
     def _starts_like(head: bytes, rel: str, s: CopySource) -> bool:

@@ -35,14 +35,15 @@ class Identities:
 
     def new(self, key: tuple[int, int], rel: str, fd: int, size: int) -> TrackedFile | None:
         """A checkpoint for a file seen for the first time: from its start, or from the
-        checkpoint it is a copy of; None while it may be a copy still being written."""
+        checkpoint it is a copy of; None while it may be a copy not yet placeable (still
+        being written, or its original not yet truncated), at most COPY_WAIT_S."""
         now = time.time()
-        source = self.copies.match(fd, size, rel, self.files)
+        held = self.copy_wait.get(key)
+        waited = held is not None and self.clock() - held[1] >= COPY_WAIT_S
+        source = self.copies.match(fd, size, rel, self.files, waited=waited)
         if source == WAIT:
-            since = self.copy_wait.setdefault(key, (rel, self.clock()))[1]
-            if self.clock() - since < COPY_WAIT_S:
-                return None
-            source = None  # never grew to the checkpoint: a file of its own
+            self.copy_wait.setdefault(key, (rel, self.clock()))
+            return None
         self.copy_wait.pop(key, None)
         if not isinstance(source, CopySource):
             tracked = TrackedFile(*key, 0, fingerprint(b""), rel, 0, 0, rel, now, now)

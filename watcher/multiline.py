@@ -19,7 +19,7 @@ from processors.inputs import InputRule, Multiline
 from store.checkpoints import TrackedFile
 from store.paths import shown
 from watcher.filters import compile_globs
-from watcher.tailer import Chunk, tail_print
+from watcher.tailer import Chunk, tail_at
 
 log = logging.getLogger("inboxd.watcher")
 
@@ -222,6 +222,6 @@ class StartAtEnd:
         if size is None or tracked.offset != 0:
             return
         tracked.offset, tracked.lines = last_line_end(fd, size)
-        tracked.tail = tail_print(fd, tracked.offset)
+        tracked.tail = tail_at(fd, tracked.offset)
         log.info("file read from its end", extra={"event": "file_at_end",
                  "file": shown(tracked.path), "offset": tracked.offset})  # fmt: skip

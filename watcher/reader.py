@@ -39,7 +39,7 @@ from watcher.identity import Identities
 from watcher.inputs import InputFiles
 from watcher.multiline import InputRules, StartAtEnd, hold_timeout
 from watcher.poison import PoisonGuard
-from watcher.tailer import scan, tail_print
+from watcher.tailer import scan, tail_at
 from watcher.writing import OutboxWriter
 
 if TYPE_CHECKING:
@@ -292,7 +292,7 @@ class FileReader:
                                        max_line_bytes=self.settings.max_line_bytes,
                                        multiline=rule)  # fmt: skip
         if tracked.offset != before:
-            tracked.tail = tail_print(fd, tracked.offset)
+            tracked.tail = tail_at(fd, tracked.offset)
         self._note_partial(tracked, st.st_size, final, fd, rule)
         tracked.mtime_ns = st.st_mtime_ns
         self._touched[tracked.key] = tracked

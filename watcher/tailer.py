@@ -107,6 +107,14 @@ def tail_print(fd: int, offset: int) -> str:
     return fingerprint(os.pread(fd, offset - start, start))
 
 
+def tail_at(fd: int, offset: int) -> str:
+    """tail_print() of a checkpoint just reached: "" (unknown) when the file was cut
+    meanwhile, as logrotate's copytruncate does right after its copy. A tail read from
+    the file's new content would hide the copy that holds the real one."""
+    tail = tail_print(fd, offset)
+    return tail if os.fstat(fd).st_size >= offset else ""
+
+
 def head_matches(head: bytes, fp_len: int, print_: str) -> bool:
     return len(head) >= fp_len and fingerprint(head[:fp_len]) == print_
 
