@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from processors.pipeline import add_import_path, load_pipeline
 from processors.router import Routed, Router
 from store.records import TraceRecord
+from store.telemetry import merge_stats
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -177,10 +178,7 @@ def merge_results(seq: int, parts: list[Result]) -> Result:
     """One result of several, in order."""
     stats: dict[str, list[float]] = {}
     for p in parts:
-        for name, d in p.stats.items():
-            s = stats.setdefault(name, [0, 0.0, 0, 0])
-            for i in range(4):
-                s[i] += d[i]
+        merge_stats(stats, p.stats)
     return Result(
         seq,
         b"".join(p.out for p in parts),

@@ -36,6 +36,19 @@ PENDING_TRACES_MAX = 10_000
 COUNT, TIME, ERRORS, RETRIES = 0, 1, 2, 3
 
 
+def merge_stats(into: dict[str, list[float]], deltas: Mapping[str, list[float]]) -> None:
+    """Add [count, time, errors, retries] per processor of `deltas` to `into`."""
+    for name, d in deltas.items():
+        s = into.get(name)
+        if s is None:
+            into[name] = list(d)
+        else:
+            s[0] += d[0]
+            s[1] += d[1]
+            s[2] += d[2]
+            s[3] += d[3]
+
+
 @dataclass(frozen=True, slots=True)
 class FlushBatch:
     """What the flusher writes: metric deltas since the last flush and the new rows."""
@@ -92,16 +105,7 @@ class Telemetry:
     def add_stats(self, deltas: Mapping[str, list[float]]) -> None:
         """Add one batch of [count, time, errors, retries] per processor."""
         with self._lock:
-            stats = self._stats
-            for name, d in deltas.items():
-                s = stats.get(name)
-                if s is None:
-                    stats[name] = list(d)
-                else:
-                    s[0] += d[0]
-                    s[1] += d[1]
-                    s[2] += d[2]
-                    s[3] += d[3]
+            merge_stats(self._stats, deltas)
 
     def add_errors(self, records: list[ErrorRecord]) -> None:
         with self._lock:

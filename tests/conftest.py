@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_fixtures import MakeDaemon, daemon_factory
@@ -32,6 +33,25 @@ def no_thread_leak(request: pytest.FixtureRequest) -> Iterator[None]:
         thread.join(max(deadline - time.monotonic(), 0.0))
     alive = [t.name for t in leaked if t.is_alive()]
     assert not alive, f"threads left running: {alive}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright, one per test module.
+
+    The browser test modules import test_dashboard, which skips them when Chromium or
+    Playwright is missing; the import here runs only for a test that asks for a browser.
+    """
+    from test_dashboard import CHROMIUM, CHROMIUM_ARGS, sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 @pytest.fixture

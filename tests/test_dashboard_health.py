@@ -3,29 +3,16 @@ and hides it again once everything is ok (Chromium, real server, real static fil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_dashboard import CHROMIUM, CHROMIUM_ARGS, sync_api
+from test_dashboard import sync_api
 from web_fixtures import make_context, populated_telemetry, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.allow_thread_leak]
 expect = sync_api.expect
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_banner_names_the_checks_that_are_not_ok(browser: Any, tmp_path: Path) -> None:

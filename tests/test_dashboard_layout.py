@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 from test_dashboard import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     running_daemon,
     sample_lines,
     sync_api,
@@ -35,18 +33,6 @@ KEY_COLUMNS = {
     "errors": ("time", "processor", "error and line"),
 }
 LONG_NAME = "very/long/folder/name/of/a/service/access-2026-11-27.log"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")

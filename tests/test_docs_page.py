@@ -42,18 +42,6 @@ sync_api: Any = pytest.importorskip(
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @contextlib.contextmanager
 def docs_page(
     browser: Any, url: str, token: str | None = None

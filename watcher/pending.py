@@ -21,7 +21,7 @@ from processors.router import Routed
 from store.checkpoints import CheckpointStore, OutboxState, TrackedFile
 from store.outbox import recover
 from store.records import DeadLetter, ErrorRecord, TraceBatch, TraceRecord
-from store.telemetry import Telemetry
+from store.telemetry import Telemetry, merge_stats
 from watcher.faults import SharedFault, as_shared, reason_of
 from watcher.poison import PoisonGuard
 
@@ -58,16 +58,7 @@ class PendingTelemetry:
         self._dead: list[DeadLetter] = []
 
     def add(self, routed: Routed) -> None:
-        stats = self._stats
-        for name, d in routed.stats.items():
-            s = stats.get(name)
-            if s is None:
-                stats[name] = list(d)
-            else:
-                s[0] += d[0]
-                s[1] += d[1]
-                s[2] += d[2]
-                s[3] += d[3]
+        merge_stats(self._stats, routed.stats)
         if routed.errors:
             self._errors.extend(routed.errors)
             if len(self._errors) > HELD_ERRORS_MAX:
