@@ -110,12 +110,9 @@ class Engine:
         self.pool: WorkerPool | None = None
         if settings.workers >= 2:
             # Imported only here: one worker needs no multiprocessing at start-up.
-            from watcher.workers import WorkerPool, worker_spec
+            from watcher.workers import make_pool
 
-            self.pool = WorkerPool(worker_spec(settings), settings.workers,
-                                   poison_after=settings.poison_after,
-                                   stall_timeout=settings.stall_timeout)  # fmt: skip
-            self.pool.keep = lambda text: self.router.keeper.line(text, whole=True) or ""
+            self.pool = make_pool(settings, lambda t: self.router.keeper.line(t, whole=True))
         self._next_spec: WorkerSpec | None = None
         self._stalled = False
 

@@ -67,38 +67,10 @@ class PooledWriter(OutboxWriter):
         numbers (so each record keeps the number of its first line).
         """
         name = shown(tracked.path)
-        ahead = dataclasses.replace(tracked)  # where reading has got to
         sent: deque[_Sent] = deque()
-        more = True
-        read = 0
         try:
-            while read < FILE_BUDGET_BYTES:
-                start = ahead.offset
-                if start >= size and not final and ahead.state != "skipping":
-                    more = False
-                    break
-                chunk = read_chunk(fd, ahead, max_line_bytes=max_line_bytes, final=final,
-                                   size=size, chunk_bytes=POOL_CHUNK_BYTES)  # fmt: skip
-                if chunk.skipped:
-                    self._report_skipped(name, chunk.skipped, max_line_bytes)
-                lines = len(chunk.lines)
-                if multiline is None:
-                    sent.append((self._submit(chunk, name), chunk))
-                else:
-                    recs, chunk = records_of(fd, chunk, multiline, final=final, size=size,
-                                             max_line_bytes=max_line_bytes)  # fmt: skip
-                    sent.append((self._submit_records(recs, name), chunk))
-                    lines = recs.lines
-                ahead.offset, ahead.lines = chunk.end_offset, chunk.end_lines
-                ahead.state = "skipping" if chunk.skipping else "active"
-                nbytes = chunk.end_offset - start
-                self.telemetry.add_counts(bytes_read=max(nbytes, 0), lines_read=lines)
-                if nbytes <= 0:
-                    more = False
-                    break
-                read += nbytes
-                while len(sent) >= self.pool.window:
-                    self._apply(sent.popleft(), tracked, name)
+            more = self._send_ahead(fd, tracked, sent, name, final=final, size=size,
+                                    max_line_bytes=max_line_bytes, multiline=multiline)  # fmt: skip
             while sent:
                 self._apply(sent.popleft(), tracked, name)
         except BaseException:
@@ -107,6 +79,49 @@ class PooledWriter(OutboxWriter):
                     self.pool.collect(w)
             raise
         return more
+
+    def _send_ahead(
+        self,
+        fd: int,
+        tracked: TrackedFile,
+        sent: deque[_Sent],
+        name: str,
+        *,
+        final: bool,
+        size: int,
+        max_line_bytes: int,
+        multiline: Multiline | None,
+    ) -> bool:
+        """Read and hand out chunks, applying the oldest results as the window fills;
+        True when the budget ran out before the end of the file."""
+        ahead = dataclasses.replace(tracked)  # where reading has got to
+        read = 0
+        while read < FILE_BUDGET_BYTES:
+            start = ahead.offset
+            if start >= size and not final and ahead.state != "skipping":
+                return False
+            chunk = read_chunk(fd, ahead, max_line_bytes=max_line_bytes, final=final,
+                               size=size, chunk_bytes=POOL_CHUNK_BYTES)  # fmt: skip
+            if chunk.skipped:
+                self._report_skipped(name, chunk.skipped, max_line_bytes)
+            lines = len(chunk.lines)
+            if multiline is None:
+                sent.append((self._submit(chunk, name), chunk))
+            else:
+                recs, chunk = records_of(fd, chunk, multiline, final=final, size=size,
+                                         max_line_bytes=max_line_bytes)  # fmt: skip
+                sent.append((self._submit_records(recs, name), chunk))
+                lines = recs.lines
+            ahead.offset, ahead.lines = chunk.end_offset, chunk.end_lines
+            ahead.state = "skipping" if chunk.skipping else "active"
+            nbytes = chunk.end_offset - start
+            self.telemetry.add_counts(bytes_read=max(nbytes, 0), lines_read=lines)
+            if nbytes <= 0:
+                return False
+            read += nbytes
+            while len(sent) >= self.pool.window:
+                self._apply(sent.popleft(), tracked, name)
+        return True
 
     def _submit(self, chunk: Chunk, name: str) -> list[_Worker]:
         if not chunk.lines:

@@ -244,6 +244,15 @@ class WorkerPool:
         return Result(job.seq, b"", 0, [letter], [], {}, [], 0)
 
 
+def make_pool(settings: Settings, keep: Callable[[str], str | None]) -> WorkerPool:
+    """The pool `settings` ask for; `keep` is what a dead letter keeps of a line."""
+    pool = WorkerPool(worker_spec(settings), settings.workers,
+                      poison_after=settings.poison_after,
+                      stall_timeout=settings.stall_timeout)  # fmt: skip
+    pool.keep = lambda line: keep(line) or ""
+    return pool
+
+
 def worker_spec(settings: Settings) -> WorkerSpec:
     """What each worker process builds its router from."""
     config = settings.config
