@@ -122,10 +122,11 @@ def test_a_folder_swapped_for_a_file_stops_that_file_only(
 # -- shared resources --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_database_locked_by_another_program_pauses_then_resumes(
-    tmp_path: Path, make_daemon: MakeDaemon
+    tmp_path: Path, make_daemon: MakeDaemon, workers: int
 ) -> None:
-    d = make_daemon(config=write_config(tmp_path / "conf")).start()
+    d = make_daemon(config=write_config(tmp_path / "conf", workers=workers)).start()
     append(d.inbox / "a.log", lines_of("before", 0, 100))
     wait_for(lambda: sum(outbox_counter(d.outbox).values()) == 100, 20, "first lines")
     other = sqlite3.connect(d.state_dir / "inboxd.db", isolation_level=None, timeout=30)
@@ -164,11 +165,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_full_outbox_disk_pauses_and_resumes_when_freed(
-    tmp_path: Path, make_daemon: MakeDaemon, small_disk: Path
+    tmp_path: Path, make_daemon: MakeDaemon, small_disk: Path, workers: int
 ) -> None:
     outbox = small_disk / "outbox"
-    d = make_daemon(config=write_config(tmp_path / "conf"), extra_args=["--outbox", str(outbox)])
+    conf = write_config(tmp_path / "conf", workers=workers)
+    d = make_daemon(config=conf, extra_args=["--outbox", str(outbox)])
     d.start()
     filler = small_disk / "filler"
     with open(filler, "wb") as fh:  # leave about 200 KiB
