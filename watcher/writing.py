@@ -57,10 +57,11 @@ class OutboxWriter:
         max_line_bytes: int,
         multiline: Multiline | None = None,
     ) -> bool:
-        """Read until EOF or the file's budget is spent; True when data remains."""
-        if multiline is not None:
-            return self._read_records(fd, tracked, final=final, size=size,
-                                      max_line_bytes=max_line_bytes, rule=multiline)  # fmt: skip
+        """Read until EOF or the file's budget is spent; True when data remains.
+
+        With `multiline`, the checkpoint moves only past complete records: the lines of
+        a record that may go on are read again later.
+        """
         read = 0
         name = shown(tracked.path)
         while read < FILE_BUDGET_BYTES:
@@ -70,15 +71,15 @@ class OutboxWriter:
             chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
-            if chunk.lines:
-                if self.guard is not None:
-                    out, dead = self.guard.route(
-                        self.route, tracked.key, chunk.lines, name, chunk.first_line_no
-                    )
-                else:
-                    out, dead = self.route(chunk.lines, name, chunk.first_line_no)
-                self._write(tracked.outbox, out, name)
-                self.deadletters.extend(dead)
+            lines = len(chunk.lines)
+            if multiline is not None:
+                recs, chunk = records_of(fd, chunk, multiline, final=final, size=size,
+                                         max_line_bytes=max_line_bytes)  # fmt: skip
+                lines = recs.lines
+                if recs.texts:
+                    self._route_runs(tracked, recs.texts, recs.line_nos, name)
+            elif chunk.lines:
+                self._route_runs(tracked, chunk.lines, [], name, first=chunk.first_line_no)
             tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
             tracked.state = "skipping" if chunk.skipping else "active"
             tracked.updated = time.time()
@@ -86,54 +87,27 @@ class OutboxWriter:
             if nbytes <= 0:
                 return False
             read += nbytes
-            self.telemetry.add_counts(bytes_read=nbytes, lines_read=len(chunk.lines))
-        return True
-
-    def _read_records(
-        self,
-        fd: int,
-        tracked: TrackedFile,
-        *,
-        final: bool,
-        size: int,
-        max_line_bytes: int,
-        rule: Multiline,
-    ) -> bool:
-        """read_chunks for a file of multiline records: the checkpoint moves only past
-        complete records, so the lines of a record that may go on are read again later."""
-        read = 0
-        name = shown(tracked.path)
-        while read < FILE_BUDGET_BYTES:
-            start = tracked.offset
-            if start >= size and not final and tracked.state != "skipping":
-                return False
-            chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
-            if chunk.skipped:
-                self._report_skipped(name, chunk.skipped, max_line_bytes)
-            recs, chunk = records_of(fd, chunk, rule, final=final, size=size,
-                                     max_line_bytes=max_line_bytes)  # fmt: skip
-            if recs.texts:
-                self._route_runs(tracked, recs.texts, recs.line_nos, name)
-            tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
-            tracked.state = "skipping" if chunk.skipping else "active"
-            tracked.updated = time.time()
-            nbytes = tracked.offset - start
-            if nbytes <= 0:
-                return False
-            read += nbytes
-            self.telemetry.add_counts(bytes_read=nbytes, lines_read=recs.lines)
+            self.telemetry.add_counts(bytes_read=nbytes, lines_read=lines)
         return True
 
     def _route_runs(
-        self, tracked: TrackedFile, texts: list[str], line_nos: list[int], name: str
+        self,
+        tracked: TrackedFile,
+        texts: list[str],
+        line_nos: list[int],
+        name: str,
+        *,
+        first: int | None = None,
     ) -> None:
-        """Route records, one call per run of consecutive numbers; one outbox write."""
+        """Route lines (numbered from `first`) or records (numbered by `line_nos`, one
+        call per run of consecutive numbers); one outbox write."""
         out: list[str] = []
-        for records, first in runs(texts, line_nos):
+        batches = [(texts, first)] if first is not None else runs(texts, line_nos)
+        for records, first_no in batches:
             if self.guard is not None:
-                o, dead = self.guard.route(self.route, tracked.key, records, name, first)
+                o, dead = self.guard.route(self.route, tracked.key, records, name, first_no)
             else:
-                o, dead = self.route(records, name, first)
+                o, dead = self.route(records, name, first_no)
             out += o
             self.deadletters.extend(dead)
         self._write(tracked.outbox, out, name)
