@@ -10,6 +10,7 @@ from pathlib import Path
 from reader_fixtures import Reader
 
 from store.checkpoints import CheckpointStore
+from watcher.reader import Found
 
 
 def lines(prefix: str, start: int, stop: int) -> list[str]:
@@ -319,5 +320,28 @@ def test_a_file_that_only_starts_like_a_copy_is_read_after_the_wait(tmp_path: Pa
         r.reader.process(r.reader.due_partials(), final=False)
         r.reader.commit()
         assert r.outbox("app.log.old") == head.decode().splitlines()
+    finally:
+        r.reader.close()
+
+
+def test_a_copy_of_a_file_not_yet_cut_waits_for_the_cut(tmp_path: Path) -> None:
+    """The copy is seen before the original's last lines are read: resuming from the
+    original's checkpoint then would double what the original still gives."""
+    r = Reader(tmp_path)
+    log, copy = r.settings.inbox / "app.log", r.settings.inbox / "app.log.1"
+    append(log, lines("a", 0, 100))
+    try:
+        r.pass_()
+        append(log, lines("a", 100, 120))
+        shutil.copyfile(log, copy)
+        st = os.stat(copy)
+        r.reader.process([Found((st.st_dev, st.st_ino), "app.log.1")], final=False)
+        r.pass_()  # the original is read to its end, 100..119
+        os.truncate(log, 0)
+        append(log, lines("a", 120, 125))
+        r.pass_()
+        r.reader.process(r.reader.due_partials(), final=False)
+        r.reader.commit()
+        assert all_outbox_lines(r) == lines("a", 0, 125)
     finally:
         r.reader.close()
