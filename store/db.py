@@ -21,6 +21,23 @@ BUSY_TIMEOUT_MS = 10_000
 _SHARED_FAULT_CODES = frozenset({5, 6, 8, 10, 13, 14})  # BUSY LOCKED READONLY IOERR FULL CANTOPEN
 
 SCHEMA = """
+-- Lines for http sinks, committed with the checkpoints that cover them; a sink's
+-- sender deletes them once the receiver acknowledged their batch.
+CREATE TABLE IF NOT EXISTS spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL,
+    file TEXT, line_no INTEGER, line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_spool_sink ON spool (sink, id);
+-- The batch a sender is delivering: recorded before its first POST, so that after any
+-- crash or retry the same lines go again under the same Idempotency-Key.
+CREATE TABLE IF NOT EXISTS spool_batches (
+    sink TEXT PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+    key TEXT NOT NULL, created REAL NOT NULL
+);
+-- Per sqlite sink, the last row id its database holds under a committed checkpoint.
+CREATE TABLE IF NOT EXISTS sink_positions (
+    sink TEXT PRIMARY KEY, last_id INTEGER NOT NULL, updated REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS metrics (
     ts REAL NOT NULL, processor TEXT NOT NULL,
     count INTEGER NOT NULL, time REAL NOT NULL, errors INTEGER NOT NULL, retries INTEGER NOT NULL

@@ -22,6 +22,7 @@ from store.records import (
     TraceBatch,
     TraceRecord,
 )
+from store.sinkboard import SinkBoard
 from store.tap import TapHub
 from store.tracering import TraceRing
 
@@ -75,6 +76,8 @@ class Telemetry:
         self.tap = TapHub()
         # What /health reports; every part sets its own checks.
         self.health = HealthBoard()
+        # Replaced by the daemon when the config names sinks.
+        self.sinks = SinkBoard()
         self.started = time.time()
         self._lock = threading.Lock()
         self._stats: dict[str, list[float]] = {}

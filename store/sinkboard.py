@@ -1,0 +1,110 @@
+"""What each sink has done: lines delivered, errors, lines waiting, and its state.
+
+Thread-safety: the processing thread counts what it delivers to the file, sqlite and
+stdout sinks at each commit; an http sink's sender thread counts its own deliveries and
+failures; the web thread and the metrics collector take snapshots. One lock guards all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from store.health import DEGRADED, OK, HealthBoard
+from store.sinkconf import SinkSpec
+
+
+@dataclass(slots=True)
+class SinkFigures:
+    name: str
+    type: str
+    target: str
+    lines: int = 0  # delivered since start (file, sqlite: committed; http: acknowledged)
+    errors: int = 0  # failed deliveries (a POST that failed, a write that faulted)
+    pending: int = 0  # lines accepted but not yet delivered (http: in the spool)
+    status: str = OK
+    reason: str | None = None
+    since: float = 0.0
+    last_delivery: float | None = None
+
+
+class SinkBoard:
+    def __init__(self, specs: tuple[SinkSpec, ...] = (), health: HealthBoard | None = None,
+                 *, outbox: str = "outbox", state_dir: str = "var") -> None:  # fmt: skip
+        self._lock = threading.Lock()
+        self._health = health
+        self._figures: dict[str, SinkFigures] = {
+            s.name: SinkFigures(s.name, s.type, s.describe(outbox, state_dir)) for s in specs
+        }
+        self.specs = {s.name: s for s in specs}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._figures)
+
+    def delivered(self, name: str, lines: int, *, pending: int | None = None) -> None:
+        """`lines` more were delivered (and, for a spool, `pending` are left)."""
+        with self._lock:
+            f = self._figures[name]
+            f.lines += lines
+            if pending is not None:
+                f.pending = pending
+            f.last_delivery = time.time()
+        self.recovered(name)
+
+    def add_pending(self, name: str, lines: int) -> None:
+        with self._lock:
+            self._figures[name].pending += lines
+
+    def set_pending(self, name: str, lines: int) -> None:
+        with self._lock:
+            self._figures[name].pending = lines
+
+    def failed(self, name: str, reason: str) -> None:
+        """One failed delivery: counted, and the sink (so `/health` sinks) is degraded."""
+        with self._lock:
+            f = self._figures[name]
+            f.errors += 1
+            if f.status != DEGRADED or f.reason != reason:
+                f.since = time.time() if f.status != DEGRADED else f.since
+                f.status, f.reason = DEGRADED, reason
+        if self._health is not None:
+            self._health.set("sinks", DEGRADED, f"sink {name}: {reason}", owner=name,
+                             details={"sink": name})  # fmt: skip
+
+    def recovered(self, name: str) -> None:
+        with self._lock:
+            f = self._figures[name]
+            was = f.status
+            f.status, f.reason = OK, None
+        if was != OK and self._health is not None:
+            self._health.ok("sinks", owner=name)
+
+    def failing(self) -> list[str]:
+        with self._lock:
+            return [n for n, f in self._figures.items() if f.status != OK]
+
+    def blocked(self) -> str | None:
+        """Why reading must pause (back-pressure), or None.
+
+        A sink that is failing, or whose spool holds `max_pending` lines or more, holds
+        reading back: nothing moves past a checkpoint while its lines cannot go out.
+        """
+        with self._lock:
+            for name, f in self._figures.items():
+                if f.status != OK:
+                    return f"sink {name} is failing: {f.reason}"
+                limit = self.specs[name].max_pending if f.type == "http" else 0
+                if limit and f.pending >= limit:
+                    return f"sink {name} has {f.pending} lines waiting (max_pending {limit})"
+        return None
+
+    def pending(self, name: str) -> int:
+        with self._lock:
+            return self._figures[name].pending
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(f) for f in self._figures.values()]
