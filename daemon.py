@@ -29,6 +29,8 @@ from processors.router import Router
 from store.flush import Flusher, flush_once
 from store.health import DEGRADED
 from store.logs import setup_logging
+from store.sinkboard import SinkBoard
+from store.sinkdb import check_sqlite_sinks
 from store.statemark import check_state
 from store.tap import TapHub
 from store.telemetry import Telemetry
@@ -71,10 +73,15 @@ def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
     settings = settings_from(argv)
     add_import_path(settings.config)
     where = str(settings.config) if settings.config else "default pipeline"
-    return settings, load_pipeline(settings.pipeline, where=where)
+    pipeline = load_pipeline(settings.pipeline, where=where, sinks=sink_names(settings))
+    return settings, pipeline
 
 
-def reload_pipeline(argv: list[str] | None) -> tuple[Pipeline, Settings]:
+def sink_names(settings: Settings) -> list[str]:
+    return [s.name for s in settings.sinks]
+
+
+def reload_pipeline(argv: list[str] | None, running: Settings) -> tuple[Pipeline, Settings]:
     """Read the config file (and the processor modules) again for SIGHUP.
 
     Returns the pipeline and the settings read now (worker processes load the table
@@ -83,7 +90,9 @@ def reload_pipeline(argv: list[str] | None) -> tuple[Pipeline, Settings]:
     """
     fresh = settings_from(argv)
     where = str(fresh.config or "default pipeline")
-    return load_pipeline(fresh.pipeline, where=where, reload=True), fresh
+    # Sinks take effect at the next start: the running ones are what tags may not name.
+    sinks = sink_names(running)
+    return load_pipeline(fresh.pipeline, where=where, reload=True, sinks=sinks), fresh
 
 
 def ignored_on_reload(running: Settings, fresh: Settings) -> list[str]:
@@ -97,7 +106,8 @@ def ignored_on_reload(running: Settings, fresh: Settings) -> list[str]:
 
 def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = None) -> Router:
     return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops, tap=tap,
-                  max_outputs=settings.max_outputs, keep_lines=settings.keep_lines)  # fmt: skip
+                  max_outputs=settings.max_outputs, keep_lines=settings.keep_lines,
+                  sinks=sink_names(settings))  # fmt: skip
 
 
 def start_logging(settings: Settings) -> Callable[[], None]:
@@ -288,7 +298,7 @@ def supervise(
         if reload.is_set():
             reload.clear()
             try:
-                pipeline, fresh = reload_pipeline(argv)
+                pipeline, fresh = reload_pipeline(argv, settings)
                 parts.engine.set_router(
                     build_router(settings, pipeline, parts.engine.telemetry.tap),
                     dataclasses.replace(settings, pipeline=fresh.pipeline),
@@ -338,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             settings.db_path,
             allow_redelivery=settings.allow_redelivery,
         )
+        check_sqlite_sinks(settings.sinks, settings.state_dir)
         teardown = start_logging(settings)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)
@@ -347,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         trace_size=settings.trace_size,
         errors_size=settings.errors_size,
     )
+    telemetry.sinks = SinkBoard(settings.sinks, telemetry.health, outbox=str(settings.outbox),
+                                state_dir=str(settings.state_dir))  # fmt: skip
     try:
         if settings.once:
             return run_once(settings, pipeline, telemetry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from types import CodeType
 from typing import TextIO
 
 from processors.errors import ConfigError
@@ -28,7 +29,8 @@ def load_config(config: str | None) -> tuple[Settings, Pipeline]:
     settings = settings_from(["--config", config] if config else [])
     add_import_path(settings.config)
     where = str(settings.config) if settings.config else "default pipeline"
-    return settings, load_pipeline(settings.pipeline, where=where)
+    sinks = [s.name for s in settings.sinks]
+    return settings, load_pipeline(settings.pipeline, where=where, sinks=sinks)
 
 
 def describe_node(node: Node) -> str:
@@ -43,9 +45,46 @@ def graph_lines(settings: Settings, pipeline: Pipeline) -> list[str]:
     width = max(len(n.tag) for n in nodes)
     lines = [f"config {source}: {len(nodes)} processors, max_hops {settings.max_hops}"]
     lines += [f"  {n.tag:<{width}} -> {describe_node(n)}" for n in nodes]
-    lines.append("sinks:")
-    lines.append(f"  {END:<{width}} -> file sink {settings.outbox}/<input path>")
+    for rule in settings.inputs:
+        how = f"read_from {rule.read_from}"
+        if rule.multiline is not None:
+            m = rule.multiline
+            how += (f", multiline start {m.start.pattern!r} max_lines {m.max_lines}"
+                    f" timeout {m.timeout:g} s")  # fmt: skip
+        lines.append(f"inputs {rule.match!r}: {how}")
+    names = [END, *(s.name for s in settings.sinks)]
+    width = max(width, *(len(n) for n in names))
+    fed = {name: [n.name for n in nodes if name in named_tags(n.fn)] for name in names}
+    lines.append("sinks (fed by the processors whose code names them):")
+    targets = {END: f"file sink {settings.outbox}/<input path> (exactly-once)"}
+    for spec in settings.sinks:
+        targets[spec.name] = spec.describe(str(settings.outbox), str(settings.state_dir))
+    for name in names:
+        feeders = ", ".join(dict.fromkeys(fed[name])) or "no processor names it"
+        lines.append(f"  {name:<{width}} -> {targets[name]} <- {feeders}")
     return lines
+
+
+def named_tags(fn: object) -> set[str]:
+    """The strings a processor's code holds as constants (the tags it may emit)."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    call = type(fn).__dict__.get("__call__")
+    todo: list[object] = [fn, getattr(fn, "__func__", None), call]
+    while todo:
+        obj = todo.pop()
+        code = getattr(obj, "__code__", None) or (obj if isinstance(obj, CodeType) else None)
+        if code is None or id(code) in seen:
+            continue
+        seen.add(id(code))
+        for const in code.co_consts:
+            if isinstance(const, str):
+                found.add(const)
+            elif isinstance(const, CodeType):
+                todo.append(const)
+            elif isinstance(const, tuple):
+                found.update(c for c in const if isinstance(c, str))
+    return found
 
 
 def main(argv: list[str], out: TextIO | None = None) -> int:

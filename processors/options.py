@@ -11,6 +11,7 @@ from typing import Any
 
 from processors.errors import ConfigError
 from processors.inputs import InputRule, parse_inputs
+from store.sinkconf import SinkSpec, parse_sinks
 
 VERSION = "0.1.0"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -60,6 +61,8 @@ class Settings:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     # `[[inputs]]` tables, in order: the first whose glob matches a file applies.
     inputs: tuple[InputRule, ...] = ()
+    # `[sinks.NAME]` tables: where a processor sends a line by emitting the sink's name.
+    sinks: tuple[SinkSpec, ...] = ()
     pipeline: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -163,18 +166,20 @@ def _read_config(config_path: Path, values: dict[str, Any]) -> dict[str, Any]:
     doc = load_toml(config_path)
     where = str(config_path)
     # [[test]] tables are read by `inboxd test` only.
-    unknown = sorted(set(doc) - {"daemon", "pipeline", "test", "inputs"})
+    unknown = sorted(set(doc) - {"daemon", "pipeline", "test", "inputs", "sinks"})
     if unknown:
         raise ConfigError(
             f"{where}: unknown table [{unknown[0]}] "
-            "(expected [daemon], [pipeline], [[inputs]], [[test]])"
+            "(expected [daemon], [pipeline], [[inputs]], [sinks.NAME], [[test]])"
         )
     if "inputs" in doc:
         values["inputs"] = parse_inputs(doc["inputs"], where)
+    if "sinks" in doc:
+        values["sinks"] = parse_sinks(doc["sinks"], where)
     daemon = doc.get("daemon", {})
     if not isinstance(daemon, dict):
         raise ConfigError(f"{where}: daemon: expected a table")
-    allowed = {f.name for f in fields(Settings)} - {"pipeline", "config", "once", "inputs"}
+    allowed = {f.name for f in fields(Settings)} - {"pipeline", "config", "once", "inputs", "sinks"}
     for key, value in daemon.items():
         if key not in allowed:
             raise ConfigError(f"{where}: [daemon] {key}: unknown option")

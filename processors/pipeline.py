@@ -161,6 +161,7 @@ def load_pipeline(
     where: str = "config",
     reload: bool = False,
     folders: list[Path] | None = None,
+    sinks: Iterable[str] = (),
 ) -> Pipeline:
     """Build the graph from a `[pipeline]` table; the embedded default when it is empty.
 
@@ -176,6 +177,12 @@ def load_pipeline(
         raise ConfigError(f"{where}: [pipeline] end: 'end' is reserved for the outbox")
     if START not in spec:
         raise ConfigError(f"{where}: [pipeline]: no 'start' processor")
+    for name in sinks:
+        if name in spec:
+            raise ConfigError(
+                f"{where}: [sinks.{name}]: the name {name!r} is also a tag of [pipeline];"
+                " rename the sink or the tag"
+            )
     nodes: dict[str, Node] = {}
     for tag, entry in spec.items():
         if not tag:

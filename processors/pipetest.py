@@ -40,6 +40,7 @@ class PipelineTest:
     outbox: list[str] | None
     deadletters: int | None
     traces: list[list[str]] | None
+    sinks: dict[str, list[str]] | None = None
 
 
 def _strings(value: Any, where: str, key: str) -> list[str]:
@@ -48,7 +49,9 @@ def _strings(value: Any, where: str, key: str) -> list[str]:
     return list(value)
 
 
-def parse_test(table: Any, index: int, where: str) -> PipelineTest:
+def parse_test(
+    table: Any, index: int, where: str, sink_names: tuple[str, ...] = ()
+) -> PipelineTest:
     """One `[[test]]` table, validated; raises ConfigError naming the test and the key."""
     here = f"{where}: [[test]] #{index}"
     if not isinstance(table, dict):
@@ -63,8 +66,7 @@ def parse_test(table: Any, index: int, where: str) -> PipelineTest:
         raise ConfigError(f"{here}: unknown key {unknown[0]!r} (allowed: {allowed})")
     if "input" not in table:
         raise ConfigError(f"{here}: input: missing (a list of lines)")
-    if "sinks" in table:
-        raise ConfigError(f"{here}: sinks: this version has no sinks besides the outbox")
+    sinks = _sinks(table.get("sinks"), here, sink_names)
     dead = table.get("deadletters")
     if dead is not None and (isinstance(dead, bool) or not isinstance(dead, int) or dead < 0):
         raise ConfigError(f"{here}: deadletters: expected an integer >= 0, got {dead!r}")
@@ -80,7 +82,21 @@ def parse_test(table: Any, index: int, where: str) -> PipelineTest:
         outbox=None if outbox is None else _strings(outbox, here, "outbox"),
         deadletters=dead,
         traces=traces,
+        sinks=sinks,
     )
+
+
+def _sinks(value: Any, here: str, names: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """`sinks = { alerts = ["..."] }`: the lines each named sink must receive, in order."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f'{here}: sinks: expected a table like {{ alerts = ["..."] }}')
+    for name in value:
+        if name not in names:
+            known = ", ".join(names) or "none"
+            raise ConfigError(f"{here}: sinks: {name!r} is not a [sinks.NAME] (known: {known})")
+    return {name: _strings(lines, here, f"sinks.{name}") for name, lines in value.items()}
 
 
 def read_tests(settings: Settings) -> list[PipelineTest]:
@@ -90,7 +106,8 @@ def read_tests(settings: Settings) -> list[PipelineTest]:
     where = str(settings.config)
     if not isinstance(tables, list):
         raise ConfigError(f"{where}: test: expected [[test]] tables")
-    return [parse_test(t, i, where) for i, t in enumerate(tables, start=1)]
+    names = tuple(s.name for s in settings.sinks)
+    return [parse_test(t, i, where, names) for i, t in enumerate(tables, start=1)]
 
 
 def diff(label: str, expected: list[str], got: list[str]) -> list[str]:
@@ -105,6 +122,10 @@ def compare(test: PipelineTest, routed: Routed) -> list[str]:
     problems: list[str] = []
     if test.outbox is not None and routed.out != test.outbox:
         problems += diff("outbox", test.outbox, routed.out)
+    for name, expected in (test.sinks or {}).items():
+        sunk = [line for _, line in routed.sinks.get(name, [])]
+        if sunk != expected:
+            problems += diff(f"sink {name}", expected, sunk)
     if test.deadletters is not None and len(routed.deadletters) != test.deadletters:
         problems.append(
             f"    deadletters: expected {test.deadletters}, got {len(routed.deadletters)}"
@@ -122,8 +143,9 @@ def compare(test: PipelineTest, routed: Routed) -> list[str]:
 
 
 def run_test(settings: Settings, test: PipelineTest, where: str) -> list[str]:
-    pipeline = load_pipeline(settings.pipeline, where=where)
-    router = Router(pipeline, trace=True, max_hops=settings.max_hops,
+    sinks = [s.name for s in settings.sinks]
+    pipeline = load_pipeline(settings.pipeline, where=where, sinks=sinks)
+    router = Router(pipeline, trace=True, max_hops=settings.max_hops, sinks=sinks,
                     max_outputs=settings.max_outputs, keep_lines=settings.keep_lines)  # fmt: skip
     return compare(test, router.route(list(test.input), TEST_FILE, 1))
 

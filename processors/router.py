@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -47,6 +47,8 @@ class Routed:
     """The outcome of one batch."""
 
     out: list[str] = field(default_factory=list)
+    # Per sink that received lines: (line number, line) in input order.
+    sinks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     deadletters: list[DeadLetter] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
     traces: TraceBatch | None = None
@@ -66,8 +68,11 @@ class Router:
         keep_lines: str = "redacted",
         clock: Callable[[], float] = time.time,
         tap: TapHub | None = None,
+        sinks: Iterable[str] = (),
     ) -> None:
         self.pipeline = pipeline
+        # Tags that leave the graph like `end`, each to its own sink.
+        self.sinks = tuple(sinks)
         self.trace = trace
         # While a tap client is connected, paths are built even without `trace`.
         self.tap = tap
@@ -114,6 +119,7 @@ class Router:
             lines, file, first_line_no, self._clock(), routed, trace, self.keeper, OWN_FILES
         )
         ends: list[Item] = []
+        sunk: dict[str, list[Item]] = {name: [] for name in self.sinks}
         # The first wave runs over the lines themselves: no item is built for a line
         # until one of its branches needs a parent.
         wave: dict[str, list[Any]] = {START: lines}
@@ -127,15 +133,27 @@ class Router:
             )
             buckets = dict(nxt)
             buckets[END] = ends
+            if sunk:
+                buckets.update(sunk)
             for tag, items in wave.items():
                 self._run(tag, items, buckets, batch, stats, first=hop == 1)
             wave = {t: b for t, b in nxt.items() if b}
         if len(ends) > 1:
             ends.sort(key=_by_origin)
+        if sunk:
+            self._sink_lines(routed, sunk, first_line_no)
         if trace:
-            routed.traces = self._traces(batch, ends)
+            routed.traces = self._traces(batch, ends, sunk)
         routed.out = list(map(_line_of, ends))
         return routed
+
+    @staticmethod
+    def _sink_lines(routed: Routed, sunk: dict[str, list[Item]], first_line_no: int) -> None:
+        for name, items in sunk.items():
+            if items:
+                if len(items) > 1:
+                    items.sort(key=_by_origin)
+                routed.sinks[name] = [(first_line_no + i[0], i[1]) for i in items]
 
     def _run(
         self,
@@ -170,8 +188,10 @@ class Router:
         s[2] += errors
         s[3] += retries
 
-    def _traces(self, batch: Batch, ends: list[Item]) -> TraceBatch:
+    def _traces(self, batch: Batch, ends: list[Item], sunk: dict[str, list[Item]]) -> TraceBatch:
         terminals = batch.terminals
+        for items in sunk.values():
+            terminals.extend(items)
         if terminals:
             terminals.extend(ends)
             terminals.sort(key=_by_origin)

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ class WorkerSpec:
     max_hops: int
     max_outputs: int
     keep_lines: str
+    sinks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Result:
     stats: dict[str, list[float]]
     traces: list[TraceRecord]
     terminals: int
+    sinks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 class Channel:
@@ -124,9 +126,10 @@ def channel_pair(ctx: Any) -> tuple[Channel, Channel]:
 def build_router(spec: WorkerSpec, *, reload: bool = False) -> Router:
     if spec.config is not None:
         add_import_path(Path(spec.config))
-    pipeline = load_pipeline(spec.pipeline, where=spec.where, reload=reload)
+    pipeline = load_pipeline(spec.pipeline, where=spec.where, reload=reload, sinks=spec.sinks)
     return Router(pipeline, trace=spec.trace, max_hops=spec.max_hops,
-                  max_outputs=spec.max_outputs, keep_lines=spec.keep_lines)  # fmt: skip
+                  max_outputs=spec.max_outputs, keep_lines=spec.keep_lines,
+                  sinks=spec.sinks)  # fmt: skip
 
 
 def job_lines(job: Job) -> list[str]:
@@ -171,7 +174,7 @@ def _result(seq: int, routed: Routed, trace_keep: int) -> Result:
         terminals = len(routed.traces.terminals)
         traces = routed.traces.records(max(terminals - trace_keep, 0))
     return Result(seq, data, len(out), routed.deadletters, routed.errors, routed.stats,
-                  traces, terminals)  # fmt: skip
+                  traces, terminals, routed.sinks)  # fmt: skip
 
 
 def merge_results(seq: int, parts: list[Result]) -> Result:
@@ -188,7 +191,16 @@ def merge_results(seq: int, parts: list[Result]) -> Result:
         stats,
         [t for p in parts for t in p.traces],
         sum(p.terminals for p in parts),
+        _merge_sinks(parts),
     )
+
+
+def _merge_sinks(parts: list[Result]) -> dict[str, list[tuple[int, str]]]:
+    merged: dict[str, list[tuple[int, str]]] = {}
+    for p in parts:
+        for name, rows in p.sinks.items():
+            merged.setdefault(name, []).extend(rows)
+    return merged
 
 
 def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[int]) -> None:

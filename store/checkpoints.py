@@ -10,7 +10,8 @@ the BLOB of its bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -124,9 +125,13 @@ class CheckpointStore:
         now: float,
         forget: Iterable[tuple[int, int]] = (),
         copies: Iterable[CopySource] = (),
+        extra: Callable[[sqlite_utils.Database], None] | None = None,
     ) -> None:
-        """One transaction: checkpoints, outbox (size, dev, ino) and dead letters."""
+        """One transaction: checkpoints, outbox (size, dev, ino), dead letters, and what
+        `extra` writes (the sinks' spooled lines and positions)."""
         with transaction(self.db) as db:
+            if extra is not None:
+                extra(db)
             rows = [_row(f) for f in files]
             if rows:
                 db.conn.executemany(
@@ -157,6 +162,15 @@ class CheckpointStore:
                     new_copies,
                 )
 
+    def sink_positions(self) -> dict[str, int]:
+        return {
+            str(k): int(v) for k, v in self.db.execute("SELECT sink, last_id FROM sink_positions")
+        }
+
+    def set_sink_positions(self, positions: dict[str, int]) -> None:
+        with transaction(self.db) as db:
+            write_sink_positions(db, positions)
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return None if row is None else str(row[0])
@@ -167,3 +181,12 @@ class CheckpointStore:
 
     def close(self) -> None:
         self.db.conn.close()
+
+
+def write_sink_positions(db: sqlite_utils.Database, positions: dict[str, int]) -> None:
+    """Inside the caller's transaction: the last row id each sqlite sink holds."""
+    now = time.time()
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO sink_positions (sink, last_id, updated) VALUES (?, ?, ?)",
+        [(name, last, now) for name, last in positions.items()],
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -62,17 +62,6 @@ def parse_sinks(value: Any, where: str) -> tuple[SinkSpec, ...]:
         raise ConfigError(f"{where}: sinks: expected [sinks.NAME] tables")
     return tuple(_parse_sink(name, table, f"{where}: [sinks.{name}]")
                  for name, table in value.items())  # fmt: skip
-
-
-def check_sink_names(sinks: Iterable[SinkSpec], tags: Iterable[str], where: str) -> None:
-    """A sink's name may not also name a processor's tag."""
-    taken = set(tags)
-    for s in sinks:
-        if s.name in taken:
-            raise ConfigError(
-                f"{where}: [sinks.{s.name}]: the name {s.name!r} is also a tag of [pipeline];"
-                " rename the sink or the tag"
-            )
 
 
 def render_path(template: str, file: str, tag: str) -> str:

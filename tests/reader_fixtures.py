@@ -8,9 +8,9 @@ from typing import Any
 from processors.options import Settings
 from store.checkpoints import CheckpointStore
 from store.outbox import recover
-from store.records import DeadLetter
 from store.telemetry import Telemetry
 from watcher.reader import FileReader
+from watcher.writing import Routing
 
 
 class Reader:
@@ -38,9 +38,9 @@ class Reader:
             telemetry=self.telemetry,
         )
 
-    def route(self, lines: list[str], file: str, first: int) -> tuple[list[str], list[DeadLetter]]:
+    def route(self, lines: list[str], file: str, first: int) -> Routing:
         self.routed.append((file, first, list(lines)))
-        return list(lines), []
+        return list(lines), [], {}
 
     def pass_(self, *, final: bool = False) -> None:
         found = self.reader.scan()

@@ -23,7 +23,6 @@ from processors.inflight import in_flight
 from processors.options import Settings
 from processors.router import Router
 from store.health import DEGRADED
-from store.records import DeadLetter
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.faults import SharedFault
@@ -36,6 +35,7 @@ from watcher.pending import (
 )
 from watcher.reader import FileReader, Found
 from watcher.stall import StallWatch
+from watcher.writing import Routing
 
 if TYPE_CHECKING:
     from processors.worker import Result, WorkerSpec
@@ -52,7 +52,9 @@ COMMIT_EVERY_S = 0.2
 GONE_EXPIRY_S = 3600.0
 # After a shared fault, the engine tries again this often.
 SHARED_RETRY_S = 2.0
-SHARED_CHECKS = ("disk", "database")
+# How long a round waits while a sink holds reading back.
+BACKPRESSURE_WAIT_S = 0.2
+SHARED_CHECKS = ("disk", "database", "sinks")
 
 
 class Notifier(Protocol):
@@ -76,8 +78,11 @@ class Engine:
         dirty: DirtySet | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_spool: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        # Wakes the http sinks' senders after a commit spooled lines for them.
+        self.on_spool = on_spool
         self.router = router
         self.telemetry = telemetry
         # `is None`, not `or`: an empty DirtySet is falsy (it has __len__), and a fresh one
@@ -162,6 +167,7 @@ class Engine:
             reader = self.open()
             try:
                 while True:
+                    self._wait_for_sinks(reader)
                     found = reader.scan()
                     if not reader.process(found.values(), final=True):
                         break
@@ -172,6 +178,16 @@ class Engine:
         finally:
             if self.pool is not None:
                 self.pool.stop()
+
+    def _wait_for_sinks(self, reader: FileReader) -> None:
+        """--once: wait while an http sink's spool is full; a failing sink stops the run
+        (SharedFault: nothing is lost, the next run goes on from the checkpoints)."""
+        board = self.telemetry.sinks
+        while (why := board.blocked()) is not None:
+            reader.commit()
+            if board.failing():
+                raise SharedFault("sinks", why)
+            self._stop.wait(BACKPRESSURE_WAIT_S)
 
     def _main(self) -> None:
         try:
@@ -226,15 +242,30 @@ class Engine:
         self.telemetry.register(self.router.pipeline.names)
         self.router.on_wave = guard.inflight.mark_processor
         guard.keep = lambda text: self.router.keeper.line(text, whole=True)
-        return FileReader(
+        reader = FileReader(
             settings=self.settings, store=store, outbox=outbox, files=files, route=self._route,
             telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,
             guard=guard if self.pool is None else None, pool=self.pool,
-            on_result=self._on_result,
+            on_result=self._on_result, on_spool=self.on_spool,
         )  # fmt: skip
+        try:
+            reader.open_sinks()
+        except BaseException:
+            reader.close()
+            raise
+        return reader
 
     def _round(self, reader: FileReader, now: float) -> None:
         self._maybe_swap_router()
+        if self.telemetry.sinks.blocked() is not None:
+            # Back-pressure: an http sink cannot take more now. Nothing is read (so no
+            # checkpoint moves) until its sender catches up; the board says why.
+            reader.commit()
+            self.idle = True
+            self._stop.wait(BACKPRESSURE_WAIT_S)
+            self.idle = False
+            self._publish(reader, now)
+            return
         todo, final_todo = self._collect(reader, now)
         again = reader.process(todo, final=False, tick=self._tick)
         again += reader.process(final_todo, final=True, tick=self._tick)
@@ -380,9 +411,7 @@ class Engine:
         if result.deadletters:
             log_deadletters(result.deadletters)
 
-    def _route(
-        self, lines: list[str], file: str, first_line_no: int
-    ) -> tuple[list[str], list[DeadLetter]]:
+    def _route(self, lines: list[str], file: str, first_line_no: int) -> Routing:
         """Route one chunk; its telemetry is published when its lines are committed."""
         self.beat = self.clock()
         routed = self.router.route(lines, file, first_line_no)
@@ -392,7 +421,7 @@ class Engine:
             log_errors(routed.errors)
         if routed.deadletters:
             log_deadletters(routed.deadletters)
-        return routed.out, routed.deadletters
+        return routed.out, routed.deadletters, routed.sinks
 
 
 def _merge(first: list[Found], second: list[Found]) -> list[Found]:

@@ -32,7 +32,9 @@ SUSPECT_KEY = "suspect"
 _HEAD = struct.Struct("<qqqq")
 _NAME_BYTES = 96
 
-RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
+SinkLines = dict[str, list[tuple[int, str]]]
+Routing = tuple[list[str], list[DeadLetter], SinkLines]
+RouteFn = Callable[[list[str], str, int], Routing]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ class PoisonGuard:
 
     def route(
         self, route: RouteFn, key: tuple[int, int], lines: list[str], file: str, first: int
-    ) -> tuple[list[str], list[DeadLetter]]:
+    ) -> Routing:
         last = first + len(lines) - 1
         s = self.suspect
         if s is None or (s.dev, s.ino) != key or s.last < first or last < s.first:
@@ -135,21 +137,24 @@ class PoisonGuard:
 
     def _one_by_one(
         self, route: RouteFn, key: tuple[int, int], lines: list[str], file: str, first: int
-    ) -> tuple[list[str], list[DeadLetter]]:
+    ) -> Routing:
         s = self.suspect
         assert s is not None
         out: list[str] = []
         dead: list[DeadLetter] = []
+        sunk: SinkLines = {}
         for i, line in enumerate(lines):
             line_no = first + i
             if s.first == s.last == line_no and s.deaths >= self.poison_after:
                 dead.append(self._quarantine(s, file, line_no, line))
                 continue
             self.inflight.mark(key, line_no, line_no)
-            o, d = route([line], file, line_no)
+            o, d, k = route([line], file, line_no)
             out += o
             dead += d
-        return out, dead
+            for sink, rows in k.items():
+                sunk.setdefault(sink, []).extend(rows)
+        return out, dead, sunk
 
     def _quarantine(self, s: Suspect, file: str, line_no: int, line: str) -> DeadLetter:
         message = f"Poison: the daemon stopped {s.deaths} times on this line"

@@ -153,6 +153,8 @@ class PooledWriter(OutboxWriter):
                 self.pending_bytes += len(result.out)
                 self.telemetry.add_counts(lines_out=result.lines_out)
             self.deadletters.extend(result.deadletters)
+            if result.sinks:
+                self.to_sinks(tracked.outbox, name, result.sinks)
         tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
         tracked.state = "skipping" if chunk.skipping else "active"
         tracked.updated = time.time()

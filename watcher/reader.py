@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
@@ -39,8 +40,9 @@ from watcher.identity import Identities
 from watcher.inputs import InputFiles
 from watcher.multiline import InputRules, StartAtEnd, hold_timeout
 from watcher.poison import PoisonGuard
+from watcher.sinkwriter import SinkWriter
 from watcher.tailer import scan, tail_at
-from watcher.writing import OutboxWriter
+from watcher.writing import OutboxWriter, RouteFn
 
 if TYPE_CHECKING:
     from processors.worker import Result
@@ -52,8 +54,6 @@ FILE_BUDGET_BYTES = 8 * 1024 * 1024
 COMMIT_BYTES = 16 * 1024 * 1024
 # How often a possible copy still being written is looked at again.
 COPY_RECHECK_S = 0.5
-
-RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
 
 
 class Found(NamedTuple):
@@ -84,6 +84,7 @@ class FileReader:
         guard: PoisonGuard | None = None,
         pool: WorkerPool | None = None,
         on_result: Callable[[Result], None] | None = None,
+        on_spool: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.inbox = settings.inbox.resolve()
@@ -105,6 +106,12 @@ class FileReader:
             from watcher.pooled import PooledWriter  # only with worker processes
 
             self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result)
+        self.sinks: SinkWriter | None = None
+        if settings.sinks:
+            self.sinks = SinkWriter(settings.sinks, self.outbox, telemetry.sinks,
+                                    state_dir=str(settings.state_dir), nudge=on_spool,
+                                    stdout=sys.stdout)  # fmt: skip
+            self.writer.sinks = self.sinks
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}
         self._forget: list[tuple[int, int]] = []
@@ -366,9 +373,14 @@ class FileReader:
         except OSError as exc:
             raise SharedFault("disk", reason_of(exc, "outbox sync")) from exc
         entries = {rel: self.outbox.entry(rel) for rel in synced}
+        sinks = self.sinks
+        if sinks is not None:
+            sinks.before_commit()
         self._store_commit(
             list(self._touched.values()), entries, dead, forget=self._forget, copies=self.copies.new
         )
+        if sinks is not None:
+            sinks.committed()
         self._touched.clear()
         self._forget = []
         self.copies.new = []
@@ -386,17 +398,26 @@ class FileReader:
         forget: Iterable[tuple[int, int]],
         copies: Iterable[CopySource],
     ) -> None:
+        extra = self.sinks.in_commit if self.sinks is not None else None
         try:
-            self.store.commit(files, entries, dead, now=time.time(), forget=forget, copies=copies)
+            self.store.commit(files, entries, dead, now=time.time(), forget=forget, copies=copies,
+                              extra=extra)  # fmt: skip
         except Exception as exc:
             shared = as_shared(exc, "checkpoint commit")
             if shared is None:
                 raise
             raise shared from exc
 
+    def open_sinks(self) -> None:
+        """Reconcile the sqlite sinks with the checkpoints (SharedFault if one cannot)."""
+        if self.sinks is not None:
+            self.sinks.open(self.store)
+
     def close(self) -> None:
         self.inputs.close_all()
         self.outbox.close()
+        if self.sinks is not None:
+            self.sinks.close()
         self.store.close()
         if self.guard is not None:
             self.guard.close()

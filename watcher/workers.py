@@ -261,4 +261,5 @@ def worker_spec(settings: Settings) -> WorkerSpec:
         where=str(config) if config is not None else "default pipeline", trace=settings.trace,
         trace_keep=PENDING_TRACES_MAX, max_hops=settings.max_hops,
         max_outputs=settings.max_outputs, keep_lines=settings.keep_lines,
+        sinks=tuple(s.name for s in settings.sinks),
     )  # fmt: skip

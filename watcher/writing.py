@@ -21,13 +21,16 @@ from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
 from watcher.multiline import records_of, runs
 from watcher.poison import PoisonGuard
+from watcher.sinkwriter import SinkLines, SinkWriter
 from watcher.tailer import read_chunk
 
 log = logging.getLogger("inboxd.watcher")
 
 FILE_BUDGET_BYTES = 8 * 1024 * 1024
 
-RouteFn = Callable[[list[str], str, int], tuple[list[str], list[DeadLetter]]]
+# What routing a chunk gives: outbox lines, dead letters, and lines for each sink.
+Routing = tuple[list[str], list[DeadLetter], SinkLines]
+RouteFn = Callable[[list[str], str, int], Routing]
 
 
 class OutboxWriter:
@@ -42,6 +45,7 @@ class OutboxWriter:
         self.guard = guard
         self.deadletters: list[DeadLetter] = []
         self.pending_bytes = 0
+        self.sinks: SinkWriter | None = None
 
     def committed(self) -> None:
         self.deadletters = []
@@ -105,12 +109,18 @@ class OutboxWriter:
         batches = [(texts, first)] if first is not None else runs(texts, line_nos)
         for records, first_no in batches:
             if self.guard is not None:
-                o, dead = self.guard.route(self.route, tracked.key, records, name, first_no)
+                o, dead, sunk = self.guard.route(self.route, tracked.key, records, name, first_no)
             else:
-                o, dead = self.route(records, name, first_no)
+                o, dead, sunk = self.route(records, name, first_no)
             out += o
             self.deadletters.extend(dead)
+            if sunk:
+                self.to_sinks(tracked.outbox, name, sunk)
         self._write(tracked.outbox, out, name)
+
+    def to_sinks(self, outbox_rel: str, name: str, sunk: SinkLines) -> None:
+        if self.sinks is not None:
+            self.sinks.add(outbox_rel, name, sunk)
 
     def _write(self, rel: str, out: list[str], file: str) -> None:
         if not out:
