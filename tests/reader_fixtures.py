@@ -8,6 +8,7 @@ from typing import Any
 from processors.options import Settings
 from store.checkpoints import CheckpointStore
 from store.outbox import recover
+from store.sinkboard import SinkBoard
 from store.telemetry import Telemetry
 from watcher.reader import FileReader
 from watcher.writing import Routing
@@ -27,9 +28,10 @@ class Reader:
     def open(self) -> FileReader:
         store = CheckpointStore(self.settings.db_path)
         self.telemetry = Telemetry(trace_enabled=False, trace_size=10, errors_size=10)
+        self.telemetry.sinks = SinkBoard(self.settings.sinks)
         files, outbox = store.load()
         recover(self.settings.outbox, outbox.sizes, outbox.ids)  # as the engine does
-        return FileReader(
+        reader = FileReader(
             settings=self.settings,
             store=store,
             outbox=outbox,
@@ -37,6 +39,8 @@ class Reader:
             route=self.route,
             telemetry=self.telemetry,
         )
+        reader.open_sinks()
+        return reader
 
     def route(self, lines: list[str], file: str, first: int) -> Routing:
         self.routed.append((file, first, list(lines)))

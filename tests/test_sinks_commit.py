@@ -1,0 +1,105 @@
+"""The sinks' part of the commit protocol, pinned deterministically: a crash injected
+between a sqlite sink's own commit and the checkpoint's, or after the checkpoint, then a
+restart: every sink holds each line once."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reader_fixtures import Reader
+
+from store.checkpoints import CheckpointStore
+from store.sinkconf import SinkSpec
+from watcher.writing import Routing
+
+SPECS = (
+    SinkSpec("alerts", "file", path="alerts/{file}"),
+    SinkSpec("rows", "sqlite", path="rows.db", table="lines"),
+    SinkSpec("hook", "http", url="http://127.0.0.1:9/"),
+)
+
+
+class Crash(Exception):
+    """Stands for kill -9 at the injection point."""
+
+
+class SinkReader(Reader):
+    """Every line goes to the outbox; every third to each sink."""
+
+    def route(self, lines: list[str], file: str, first: int) -> Routing:
+        picked = [(first + i, x) for i, x in enumerate(lines) if (first + i) % 3 == 0]
+        sinks = {name: list(picked) for name in ("alerts", "rows", "hook")} if picked else {}
+        return list(lines), [], sinks
+
+
+def rows(root: Path) -> list[tuple[str, int, str]]:
+    with sqlite3.connect(root / "var" / "rows.db") as conn:
+        return [tuple(r) for r in conn.execute("SELECT file, line_no, line FROM lines")]
+
+
+def spooled(root: Path) -> list[tuple[str, int, str]]:
+    with sqlite3.connect(root / "var" / "inboxd.db") as conn:
+        return [tuple(r) for r in conn.execute("SELECT file, line_no, line FROM spool")]
+
+
+def append(path: Path, first: int, last: int) -> None:
+    with open(path, "a") as fh:
+        fh.write("".join(f"line {i}\n" for i in range(first, last)))
+
+
+@pytest.mark.parametrize("point", ["before-commit", "after-commit"])
+def test_a_crash_around_the_checkpoint_leaves_each_sink_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    r = SinkReader(tmp_path, sinks=SPECS)
+    log = r.settings.inbox / "a.log"
+    append(log, 1, 301)
+    r.pass_()
+    real_commit = CheckpointStore.commit
+
+    def commit(self: CheckpointStore, files: Any, *args: Any, **kwargs: Any) -> None:
+        if point == "before-commit" and files:
+            raise Crash(point)  # the sqlite sink committed its rows already
+        real_commit(self, files, *args, **kwargs)
+        if point == "after-commit" and files:
+            raise Crash(point)
+
+    monkeypatch.setattr(CheckpointStore, "commit", commit)
+    append(log, 301, 601)
+    with pytest.raises(Crash):
+        r.pass_()
+    if point == "before-commit":
+        assert len(rows(tmp_path)) == 200, "the crash must come after the sink's own commit"
+    r.reader.close()
+    monkeypatch.undo()
+    r.reader = r.open()
+    try:
+        r.pass_()
+    finally:
+        r.reader.close()
+    want = [("a.log", n, f"line {n}") for n in range(1, 601) if n % 3 == 0]
+    assert sorted(rows(tmp_path), key=lambda x: x[1]) == want
+    assert sorted(spooled(tmp_path), key=lambda x: x[1]) == want
+    alerts = (tmp_path / "outbox" / "alerts" / "a.log").read_text().splitlines()
+    assert alerts == [w[2] for w in want]
+    assert r.outbox("a.log") == [f"line {n}" for n in range(1, 601)]
+
+
+def test_a_replaced_sink_database_is_not_cut_back(tmp_path: Path) -> None:
+    """A sink database swapped for an empty one keeps what it gets from then on."""
+    r = SinkReader(tmp_path, sinks=SPECS)
+    append(r.settings.inbox / "a.log", 1, 301)
+    r.pass_()
+    r.reader.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / "var" / f"rows.db{suffix}").unlink(missing_ok=True)
+    r.reader = r.open()
+    try:
+        append(r.settings.inbox / "a.log", 301, 331)
+        r.pass_()
+    finally:
+        r.reader.close()
+    assert [x[1] for x in rows(tmp_path)] == list(range(303, 331, 3))
