@@ -42,6 +42,7 @@ from web.startup import announce
 
 if TYPE_CHECKING:
     from watcher.observer import InboxWatcher
+    from watcher.senders import Senders
     from web.server import WebServer
 
 log = logging.getLogger("inboxd")
@@ -132,13 +133,25 @@ def raise_open_files_limit() -> None:
 
 
 def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
-    engine = Engine(settings=settings, router=build_router(settings, pipeline), telemetry=telemetry)
+    senders = make_senders(settings, telemetry)
+    engine = Engine(settings=settings, router=build_router(settings, pipeline), telemetry=telemetry,
+                    on_spool=senders.nudge if senders else None)  # fmt: skip
+    senders.start()
     try:
         engine.run_once()
+        undelivered = senders.wait_delivered()
     except SharedFault as fault:
         print(f"inboxd: stopped, nothing lost (run again): {fault.reason}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        senders.stop()
+        senders.join(JOIN_TIMEOUT_S)
     flush_once(telemetry, settings.db_path, settings.retention_days)
+    if undelivered:
+        print(f"inboxd: sink {', '.join(undelivered)} failing; its lines stay spooled for the "
+              "next run", file=sys.stderr)  # fmt: skip
+        print(json.dumps(telemetry.stats()))
+        return EXIT_FAILURE
     print(json.dumps(telemetry.stats()))
     return 0
 
@@ -180,10 +193,17 @@ class Parts:
     watcher: InboxWatcher
     flusher: Flusher
     web: WebPart
+    senders: Senders
 
     def workers(self) -> dict[str, Worker]:
         return {"engine": self.engine, "watcher": self.watcher, "flusher": self.flusher,
-                "web": self.web}  # fmt: skip
+                "web": self.web, "sink senders": self.senders}  # fmt: skip
+
+
+def make_senders(settings: Settings, telemetry: Telemetry) -> Senders:
+    from watcher.senders import Senders  # http.client and threads only with http sinks
+
+    return Senders(settings.sinks, telemetry.sinks, settings.db_path)
 
 
 def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> Parts:
@@ -194,9 +214,11 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
     notifier = Notifier()
     dirty = DirtySet()
     router = build_router(settings, pipeline, telemetry.tap)
+    senders = make_senders(settings, telemetry)
     engine = Engine(
-        settings=settings, router=router, telemetry=telemetry, dirty=dirty, notifier=notifier
-    )
+        settings=settings, router=router, telemetry=telemetry, dirty=dirty, notifier=notifier,
+        on_spool=senders.nudge if senders else None,
+    )  # fmt: skip
     flusher = Flusher(
         telemetry,
         settings.db_path,
@@ -221,12 +243,13 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
         return WebServer(create_app(context), host=settings.host, port=settings.port)
 
     watcher = InboxWatcher(settings.inbox.resolve(), dirty)
-    return Parts(notifier, engine, watcher, flusher, WebPart(make_web))
+    return Parts(notifier, engine, watcher, flusher, WebPart(make_web), senders)
 
 
 def start_parts(parts: Parts, settings: Settings) -> None:
     """Watch first (no event is missed), then read, flush, serve; READY=1 last."""
     parts.watcher.start()
+    parts.senders.start()
     parts.engine.start()
     parts.engine.started.wait()
     if parts.engine.error is not None:
@@ -247,6 +270,8 @@ def stop_parts(parts: Parts) -> None:
     parts.watcher.stop()
     parts.engine.stop()
     parts.engine.join(JOIN_TIMEOUT_S)
+    parts.senders.stop()
+    parts.senders.join(JOIN_TIMEOUT_S)
     parts.web.stop()
     parts.web.join(JOIN_TIMEOUT_S)
     parts.flusher.stop()

@@ -257,21 +257,30 @@ class Engine:
 
     def _round(self, reader: FileReader, now: float) -> None:
         self._maybe_swap_router()
-        if self.telemetry.sinks.blocked() is not None:
-            # Back-pressure: an http sink cannot take more now. Nothing is read (so no
-            # checkpoint moves) until its sender catches up; the board says why.
-            reader.commit()
-            self.idle = True
-            self._stop.wait(BACKPRESSURE_WAIT_S)
-            self.idle = False
-            self._publish(reader, now)
+        if self._held_back(reader, now):
             return
         todo, final_todo = self._collect(reader, now)
+        if self._held_back(reader, now):  # a sink failed while this round waited for work
+            self._again = _merge(self._again, todo)
+            self._next_rescan = now  # the files of final_todo are found again by a scan
+            return
         again = reader.process(todo, final=False, tick=self._tick)
         again += reader.process(final_todo, final=True, tick=self._tick)
         self._maybe_commit(reader, now, busy=bool(again) or len(self.dirty) > 0)
         self._again = again
         self._publish(reader, now)
+
+    def _held_back(self, reader: FileReader, now: float) -> bool:
+        """Back-pressure: while an http sink cannot take more, nothing is read (so no
+        checkpoint moves) until its sender catches up; the sink board says why."""
+        if self.telemetry.sinks.blocked() is None:
+            return False
+        reader.commit()
+        self.idle = True
+        self._stop.wait(BACKPRESSURE_WAIT_S)
+        self.idle = False
+        self._publish(reader, now)
+        return True
 
     def _collect(self, reader: FileReader, now: float) -> tuple[list[Found], list[Found]]:
         """What this round reads: (files, files to read to their very end)."""
