@@ -20,12 +20,15 @@ import httpx
 import pytest
 from web_fixtures import (  # noqa: F401
     insert_rows,
+    install_sinks,
     make_context,
     make_db,
     no_thread_leak,
     populated_telemetry,
     serving,
 )
+
+from store.telemetry import Telemetry
 
 schemathesis: Any = pytest.importorskip(
     "schemathesis", reason="schemathesis is not installed (pip install schemathesis)"
@@ -38,6 +41,13 @@ OPEN_PATHS = {"/health"}
 # An endless stream has no body to check: /tap has tests of its own (test_tap.py).
 STREAMING_PATHS = {"/tap"}
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+
+
+def with_sinks() -> Telemetry:
+    """The populated telemetry with three sinks, one failing, so /sinks has rows."""
+    telemetry = populated_telemetry()
+    install_sinks(telemetry)
+    return telemetry
 
 
 def populate(tmp_path: Path) -> None:
@@ -108,7 +118,7 @@ def openapi(base_url: str, headers: dict[str, str] | None = None) -> dict[str, A
 
 def test_no_endpoint_answers_a_server_error(tmp_path: Path) -> None:
     populate(tmp_path)
-    with serving(make_context(tmp_path)) as url:
+    with serving(make_context(tmp_path, telemetry=with_sinks())) as url:
         calls = fuzz(url, openapi(url), no_server_error)
     assert calls > 0
 
@@ -122,7 +132,7 @@ def test_with_a_token_every_data_endpoint_answers_401_not_500(tmp_path: Path) ->
         if path not in OPEN_PATHS:
             assert response.status_code == 401, (path, response.status_code)
 
-    with serving(make_context(tmp_path, token=TOKEN)) as url:
+    with serving(make_context(tmp_path, telemetry=with_sinks(), token=TOKEN)) as url:
         assert httpx.get(f"{url}/openapi.json").status_code == 401
         raw = openapi(url, auth)
         refused = fuzz(url, raw, unauthorized, max_examples=5)
@@ -172,7 +182,7 @@ def cases_passed(output: str) -> int:
 
 def test_schemathesis_finds_nothing_with_every_check(tmp_path: Path) -> None:
     populate(tmp_path)
-    with serving(make_context(tmp_path)) as url:
+    with serving(make_context(tmp_path, telemetry=with_sinks())) as url:
         output = schemathesis_cli(url, tmp_path)
     assert cases_passed(output) > 200
     assert "Tested: 13" in output or "Tested:" in output
@@ -180,7 +190,7 @@ def test_schemathesis_finds_nothing_with_every_check(tmp_path: Path) -> None:
 
 def test_schemathesis_finds_nothing_with_a_token(tmp_path: Path) -> None:
     populate(tmp_path)
-    with serving(make_context(tmp_path, token=TOKEN)) as url:
+    with serving(make_context(tmp_path, telemetry=with_sinks(), token=TOKEN)) as url:
         output = schemathesis_cli(url, tmp_path, "--header", f"Authorization: Bearer {TOKEN}")
     assert cases_passed(output) > 200
 

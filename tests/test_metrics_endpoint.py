@@ -12,6 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from web_fixtures import (  # noqa: F401
+    install_sinks,
     make_context,
     no_thread_leak,
     populated_telemetry,
@@ -127,6 +128,43 @@ def test_figures_follow_the_live_telemetry(tmp_path: Path) -> None:
     assert single(after, "inboxd_lines_read_total") == 5
 
 
+def by_sink(samples: list[Sample]) -> dict[str, float]:
+    assert all(set(s.labels) == {"sink"} for s in samples)
+    return {s.labels["sink"]: s.value for s in samples}
+
+
+def test_sink_series_equal_the_board(tmp_path: Path) -> None:
+    telemetry = populated_telemetry()
+    board = install_sinks(telemetry)
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
+        samples = scrape(url)
+        board.delivered("alerts", 2)
+        board.delivered("hook", 100, pending=20)
+        after = scrape(url)
+        text = httpx.get(f"{url}/metrics").text
+    assert by_sink(samples["inboxd_sink_lines_total"]) == {"alerts": 40, "rows": 30, "hook": 300}
+    assert by_sink(samples["inboxd_sink_errors_total"]) == {"alerts": 0, "rows": 0, "hook": 3}
+    assert by_sink(samples["inboxd_sink_pending_lines"]) == {"alerts": 0, "rows": 0, "hook": 120}
+    assert by_sink(after["inboxd_sink_lines_total"]) == {"alerts": 42, "rows": 30, "hook": 400}
+    assert by_sink(after["inboxd_sink_pending_lines"])["hook"] == 20
+    status = {s.labels["check"]: s.value for s in samples["inboxd_health_status"]}
+    assert status["sinks"] == 1  # the failing hook degrades /health too
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["inboxd_sink_lines"].type == "counter"
+    assert families["inboxd_sink_errors"].type == "counter"
+    assert families["inboxd_sink_pending_lines"].type == "gauge"
+    assert "delivered" in families["inboxd_sink_lines"].documentation
+    assert "Failed deliveries" in families["inboxd_sink_errors"].documentation
+    assert "not delivered yet" in families["inboxd_sink_pending_lines"].documentation
+
+
+def test_no_sink_family_without_sinks(tmp_path: Path) -> None:
+    with serving(make_context(tmp_path)) as url:
+        text = httpx.get(f"{url}/metrics").text
+    assert "inboxd_processor_lines_total" in text
+    assert "inboxd_sink_" not in text
+
+
 def test_process_metrics_are_exported(tmp_path: Path) -> None:
     with serving(make_context(tmp_path)) as url:
         samples = scrape(url)
@@ -135,11 +173,13 @@ def test_process_metrics_are_exported(tmp_path: Path) -> None:
 
 
 def test_no_series_is_labelled_per_file_or_line(tmp_path: Path) -> None:
-    with serving(make_context(tmp_path)) as url:
+    telemetry = populated_telemetry()
+    install_sinks(telemetry)
+    with serving(make_context(tmp_path, telemetry=telemetry)) as url:
         samples = scrape(url)
     labels = {key for series in samples.values() for s in series for key in s.labels}
     python_info = {"implementation", "major", "minor", "patchlevel", "version"}
-    assert labels <= {"processor", "generation", "check", *python_info}
+    assert labels <= {"processor", "generation", "check", "sink", *python_info}
     assert labels.isdisjoint({"file", "path", "line", "line_no"})
 
 

@@ -327,6 +327,7 @@ def test_token_is_required_everywhere_but_health_and_page(tmp_path: Path) -> Non
         "/traces",
         "/errors",
         "/files",
+        "/sinks",
         "/metrics",
         "/history/stats",
         "/history/errors",

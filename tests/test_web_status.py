@@ -65,7 +65,8 @@ def test_live_holds_stats_files_and_health_in_one_document(
     )
     url = serve(telemetry)
     doc = httpx.get(f"{url}/live", params={"files": 1}).json()
-    assert set(doc) == {"stats", "files", "health"}
+    assert set(doc) == {"stats", "files", "health", "sinks", "outbox"}
+    assert doc["sinks"] == [] and doc["outbox"] == {"lines": 0}
     assert doc["stats"] == httpx.get(f"{url}/stats").json()
     assert [f["path"] for f in doc["files"]] == ["b.log"]
     assert doc["health"]["status"] == "ok"

@@ -14,6 +14,8 @@ import pytest
 
 from store.db import connect, ensure_schema
 from store.records import ErrorRecord, FileStatus, TraceRecord
+from store.sinkboard import SinkBoard
+from store.sinkconf import SinkSpec
 from store.telemetry import Telemetry
 from web.app import ApiContext, create_app
 from web.server import WebServer
@@ -74,6 +76,30 @@ def populated_telemetry(*, trace_enabled: bool = True) -> Telemetry:
         ]
     )
     return telemetry
+
+
+SINK_SPECS = (
+    SinkSpec("alerts", "file", path="alerts/{file}"),
+    SinkSpec("rows", "sqlite", path="lines.db", table="lines"),
+    SinkSpec("hook", "http", url="http://127.0.0.1:9/ingest", batch=100),
+)
+HOOK_REASON = "POST http://127.0.0.1:9/ingest: ConnectError: [Errno 111] Connection refused"
+
+
+def install_sinks(telemetry: Telemetry) -> SinkBoard:
+    """Give `telemetry` the board the daemon builds for three sinks, with figures as the
+    sinks would report them: two delivering, the http one failing with lines spooled."""
+    board = SinkBoard(SINK_SPECS, telemetry.health, outbox="out", state_dir="var")
+    telemetry.sinks = board
+    board.delivered("alerts", 40)
+    board.delivered("rows", 25)
+    board.delivered("rows", 5)
+    board.delivered("hook", 300, pending=0)
+    board.add_pending("hook", 120)
+    board.failed("hook", "timeout")
+    board.failed("hook", HOOK_REASON)
+    board.failed("hook", HOOK_REASON)
+    return board
 
 
 def make_db(path: Path) -> None:

@@ -3,7 +3,8 @@
 A custom Collector reads the same Telemetry snapshot that /stats serves, so the figures
 never disagree and no second set of counters is kept. Each app gets its own
 CollectorRegistry; nothing is registered on prometheus_client's global one. Labels are
-per processor only, never per file or line, to keep series cardinality bounded.
+per processor, per /health check or per configured sink only, never per file or line,
+to keep series cardinality bounded.
 """
 
 from __future__ import annotations
@@ -41,6 +42,29 @@ ENGINE_COUNTERS = (
     ("inboxd_flush_failures_total", "flush_failures", "Flushes to SQLite that failed."),
 )
 
+# Per-sink figures: (metric name, key in a SinkBoard snapshot row, family, help).
+SINK_METRICS: tuple[tuple[str, str, type[CounterMetricFamily | GaugeMetricFamily], str], ...] = (
+    (
+        "inboxd_sink_lines_total",
+        "lines",
+        CounterMetricFamily,
+        "Lines the sink has delivered: made durable (file, sqlite), written (stdout) or "
+        "acknowledged by the server (http).",
+    ),
+    (
+        "inboxd_sink_errors_total",
+        "errors",
+        CounterMetricFamily,
+        "Failed deliveries of the sink: a write that faulted, a POST that failed.",
+    ),
+    (
+        "inboxd_sink_pending_lines",
+        "pending",
+        GaugeMetricFamily,
+        "Lines accepted for the sink and not delivered yet (an http sink's spool).",
+    ),
+)
+
 # /health statuses as numbers, so that alerts can compare them.
 HEALTH_LEVELS = {"ok": 0.0, "degraded": 1.0, "failing": 2.0}
 
@@ -56,6 +80,7 @@ class TelemetryCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self.collect_processors()
         yield from self.collect_engine()
+        yield from self.collect_sinks()
         yield from self.collect_health()
         yield from self.collect_info()
 
@@ -107,6 +132,17 @@ class TelemetryCollector(Collector):
             "1 when every line's path is recorded.",
             value=1.0 if self.telemetry.trace_enabled else 0.0,
         )
+
+    def collect_sinks(self) -> Iterator[Metric]:
+        """One series per configured sink; no family at all when there is none."""
+        rows = self.telemetry.sinks.snapshot()
+        if not rows:
+            return
+        for name, key, kind, doc in SINK_METRICS:
+            family = kind(name, doc, labels=["sink"])
+            for row in rows:
+                family.add_metric([row["name"]], float(row[key]))
+            yield family
 
     def collect_health(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(

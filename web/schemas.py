@@ -71,10 +71,29 @@ class HealthDoc(_Doc):
     checks: dict[str, CheckDoc] = Field(default_factory=dict)
 
 
+class SinkDoc(_Doc):
+    name: str = Field(description="the sink's name in `[sinks.NAME]`, its tag")
+    type: str = Field(description="file, sqlite, http or stdout")
+    target: str = Field(description="where its lines go, in one line")
+    lines: int = Field(description="lines delivered since start")
+    errors: int = Field(description="failed deliveries since start")
+    pending: int = Field(description="lines accepted and not delivered yet (http: spool)")
+    status: Literal["ok", "degraded"]
+    reason: str | None = Field(None, description="why it is degraded; null when ok")
+    since: float = Field(description="when it last became degraded; 0 if it never was")
+    last_delivery: float | None = Field(None, description="time of the last delivery")
+
+
+class OutboxDoc(_Doc):
+    lines: int = Field(description="lines written to the outbox (the built-in `end`)")
+
+
 class LiveDoc(_Doc):
     stats: dict[str, ProcessorStats]
     files: list[FileDoc]
     health: HealthDoc
+    sinks: list[SinkDoc] = Field(default_factory=list, description="as `GET /sinks`")
+    outbox: OutboxDoc | None = None
 
 
 class MetricRow(_Doc):

@@ -40,7 +40,8 @@
     errorsFilter: "",
     errorItems: [], // newest last, at most ERRORS_LIMIT
     expanded: new Set(), // keys of the error rows opened to show their details
-    fileSeen: new Map(), // path -> {offset, t, rate}: per-file read rates
+    fileSeen: new Map(), // path -> {value, t, rate}: per-file read rates (bytes/s)
+    sinkSeen: new Map(), // sink name -> {value, t, rate}: per-sink delivery rates (lines/s)
     bytes: 0,
     requests: 0,
   };
@@ -466,16 +467,22 @@
     return row;
   }
 
-  // Per-file read rate from successive offsets (smoothed), and the time to catch up.
-  function fileRate(f, now) {
-    const seen = state.fileSeen.get(f.path);
-    let rate = seen ? seen.rate : NaN;
-    if (seen && now > seen.t && f.offset >= seen.offset) {
-      const instant = (f.offset - seen.offset) / (now - seen.t);
+  // A rate from successive readings of a growing figure, smoothed; a figure that went
+  // back (a file truncated) restarts from its new value.
+  function trackRate(seen, key, value, now) {
+    const last = seen.get(key);
+    let rate = last ? last.rate : NaN;
+    if (last && now > last.t && value >= last.value) {
+      const instant = (value - last.value) / (now - last.t);
       rate = Number.isFinite(rate) ? 0.5 * rate + 0.5 * instant : instant;
     }
-    state.fileSeen.set(f.path, { offset: f.offset, t: now, rate });
+    seen.set(key, { value, t: now, rate });
     return rate;
+  }
+
+  // Per-file read rate from successive offsets, and the time to catch up.
+  function fileRate(f, now) {
+    return trackRate(state.fileSeen, f.path, f.offset, now);
   }
 
   function catchUp(f, rate) {
@@ -499,6 +506,55 @@
       cell(row, fmtBytes(f.size), "num opt");
       return row;
     });
+  }
+
+  // The outbox (the built-in `end` sink, its state the disk check's) first, then each
+  // configured sink. The panel stays hidden while the config names no sink.
+  function renderSinks(live) {
+    const sinks = live.sinks || [];
+    $("panel-sinks").hidden = sinks.length === 0;
+    if (sinks.length === 0) return;
+    const disk = (live.health.checks || {}).disk || { status: "ok" };
+    const outbox = {
+      name: "end",
+      type: "file",
+      target: "<outbox>/<input path> (exactly-once)",
+      lines: live.outbox ? live.outbox.lines : 0,
+      pending: null,
+      errors: null,
+      status: disk.status,
+      reason: disk.reason,
+      since: disk.since,
+    };
+    const now = Date.now() / 1000;
+    fill("sinks", [outbox, ...sinks], (s) => sinkRow(s, trackRate(state.sinkSeen, s.name, s.lines, now), s === outbox));
+  }
+
+  function sinkRow(s, rate, isOutbox) {
+    const row = el("tr", "sink-row");
+    row.dataset.sink = s.name;
+    const name = cell(row, s.name, "name clip");
+    name.title = s.name;
+    if (isOutbox) name.appendChild(el("span", "muted", " (outbox)"));
+    cell(row, s.type, "opt");
+    cell(row, s.target, "mono target clip opt").title = s.target;
+    cell(row, fmtCount(s.lines), "num lines");
+    cell(row, fmtRate(rate), "num rate opt");
+    cell(row, s.pending === null ? "–" : fmtCount(s.pending), s.pending > 0 ? "num pending warn" : "num pending");
+    cell(row, s.errors === null ? "–" : fmtCount(s.errors), s.errors > 0 ? "num errors bad" : "num errors");
+    const pill = { ok: "pill-ok", degraded: "pill-warn" }[s.status] || "pill-bad";
+    cell(row, "", "status").appendChild(el("span", "pill " + pill, s.status));
+    if (s.status === "ok" || !s.reason) return row;
+    // Why it is not ok, on a row of its own under it: a reason is often a long URL.
+    const why = el("tr", "sink-reason");
+    why.dataset.sink = s.name;
+    const td = el("td", "", s.reason);
+    td.colSpan = 8;
+    if (s.since) td.appendChild(el("span", "muted", " since " + fmtTime(s.since)));
+    why.appendChild(td);
+    const both = document.createDocumentFragment();
+    both.append(row, why);
+    return both;
   }
 
   async function refreshDeadletter() {
@@ -642,8 +698,8 @@
     const started = performance.now();
     const before = { bytes: state.bytes, requests: state.requests };
     try {
-      // Stats, files and health come in one request: each request costs the engine a
-      // hand-over of the interpreter lock.
+      // Stats, files, health and sinks come in one request: each request costs the
+      // engine a hand-over of the interpreter lock.
       const showFiles = state.visible.has("files");
       const live = await api(query("/live", { files: showFiles ? FILES_LIMIT : 0 }));
       renderHealth(live.health);
@@ -651,6 +707,7 @@
       addSample(stats);
       if (state.visible.has("processors")) renderProcessors(stats);
       if (showFiles) renderFiles(live.files);
+      renderSinks(live);
       // Planned against the round's start, as the next round is timed from it: a panel
       // due every second is then fetched every second, not every other one.
       await Promise.all(plan(started));
