@@ -123,7 +123,7 @@ def compare(test: PipelineTest, routed: Routed) -> list[str]:
     if test.outbox is not None and routed.out != test.outbox:
         problems += diff("outbox", test.outbox, routed.out)
     for name, expected in (test.sinks or {}).items():
-        sunk = [line for _, line in routed.sinks.get(name, [])]
+        sunk = routed.sinks[name][1] if name in routed.sinks else []
         if sunk != expected:
             problems += diff(f"sink {name}", expected, sunk)
     if test.deadletters is not None and len(routed.deadletters) != test.deadletters:

@@ -31,7 +31,7 @@ from processors import checked, fastpath, shape
 from processors.batch import Batch, Keeper
 from processors.checked import HopLimitExceeded, Recovery, UnknownTag
 from processors.pipeline import END, START, Node, Pipeline
-from store.records import DeadLetter, ErrorRecord, Item, TraceBatch
+from store.records import DeadLetter, ErrorRecord, Item, SinkLines, TraceBatch
 from store.tap import TapHub
 
 __all__ = ["HopLimitExceeded", "Routed", "Router", "UnknownTag"]
@@ -47,8 +47,8 @@ class Routed:
     """The outcome of one batch."""
 
     out: list[str] = field(default_factory=list)
-    # Per sink that received lines: (line number, line) in input order.
-    sinks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    # Per sink that received lines: (line numbers, lines) in input order.
+    sinks: SinkLines = field(default_factory=dict)
     deadletters: list[DeadLetter] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
     traces: TraceBatch | None = None
@@ -138,22 +138,26 @@ class Router:
             for tag, items in wave.items():
                 self._run(tag, items, buckets, batch, stats, first=hop == 1)
             wave = {t: b for t, b in nxt.items() if b}
-        if len(ends) > 1:
+        # One wave emits in input order already; later waves mix the lines' branches.
+        if hop > 1 and len(ends) > 1:
             ends.sort(key=_by_origin)
         if sunk:
-            self._sink_lines(routed, sunk, first_line_no)
+            self._sink_lines(routed, sunk, first_line_no, hop > 1)
         if trace:
             routed.traces = self._traces(batch, ends, sunk)
         routed.out = list(map(_line_of, ends))
         return routed
 
     @staticmethod
-    def _sink_lines(routed: Routed, sunk: dict[str, list[Item]], first_line_no: int) -> None:
+    def _sink_lines(
+        routed: Routed, sunk: dict[str, list[Item]], first_line_no: int, mixed: bool
+    ) -> None:
         for name, items in sunk.items():
             if items:
-                if len(items) > 1:
+                if mixed and len(items) > 1:
                     items.sort(key=_by_origin)
-                routed.sinks[name] = [(first_line_no + i[0], i[1]) for i in items]
+                numbers = list(map(first_line_no.__add__, map(_by_origin, items)))
+                routed.sinks[name] = (numbers, list(map(_line_of, items)))
 
     def _run(
         self,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from processors.pipeline import add_import_path, load_pipeline
 from processors.router import Routed, Router
-from store.records import TraceRecord
+from store.records import SinkLines, TraceRecord
 from store.telemetry import merge_stats
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Result:
     stats: dict[str, list[float]]
     traces: list[TraceRecord]
     terminals: int
-    sinks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    sinks: SinkLines = field(default_factory=dict)
 
 
 class Channel:
@@ -195,11 +195,13 @@ def merge_results(seq: int, parts: list[Result]) -> Result:
     )
 
 
-def _merge_sinks(parts: list[Result]) -> dict[str, list[tuple[int, str]]]:
-    merged: dict[str, list[tuple[int, str]]] = {}
+def _merge_sinks(parts: list[Result]) -> SinkLines:
+    merged: SinkLines = {}
     for p in parts:
-        for name, rows in p.sinks.items():
-            merged.setdefault(name, []).extend(rows)
+        for name, (numbers, lines) in p.sinks.items():
+            have = merged.setdefault(name, ([], []))
+            have[0].extend(numbers)
+            have[1].extend(lines)
     return merged
 
 

@@ -16,6 +16,10 @@ RECORD_LINE_CHARS = 4096
 TRACEBACK_CHARS = 2000
 
 
+# Lines sent to sinks by one routed chunk: per sink, (line numbers, lines) in input order.
+SinkLines = dict[str, tuple[list[int], list[str]]]
+
+
 def path_of(branch: Item | None) -> tuple[str, ...]:
     """The tags from `start` to `branch`, following its parent links.
 

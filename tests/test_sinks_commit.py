@@ -31,7 +31,9 @@ class SinkReader(Reader):
 
     def route(self, lines: list[str], file: str, first: int) -> Routing:
         picked = [(first + i, x) for i, x in enumerate(lines) if (first + i) % 3 == 0]
-        sinks = {name: list(picked) for name in ("alerts", "rows", "hook")} if picked else {}
+        numbers, texts = [n for n, _ in picked], [x for _, x in picked]
+        names = ("alerts", "rows", "hook")
+        sinks = {name: (list(numbers), list(texts)) for name in names} if picked else {}
         return list(lines), [], sinks
 
 

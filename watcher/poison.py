@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from store.checkpoints import CheckpointStore, TrackedFile
-from store.records import DeadLetter
+from store.records import DeadLetter, SinkLines
 
 log = logging.getLogger("inboxd.engine")
 
@@ -32,7 +32,6 @@ SUSPECT_KEY = "suspect"
 _HEAD = struct.Struct("<qqqq")
 _NAME_BYTES = 96
 
-SinkLines = dict[str, list[tuple[int, str]]]
 Routing = tuple[list[str], list[DeadLetter], SinkLines]
 RouteFn = Callable[[list[str], str, int], Routing]
 
@@ -152,8 +151,10 @@ class PoisonGuard:
             o, d, k = route([line], file, line_no)
             out += o
             dead += d
-            for sink, rows in k.items():
-                sunk.setdefault(sink, []).extend(rows)
+            for sink, (numbers, texts) in k.items():
+                have = sunk.setdefault(sink, ([], []))
+                have[0].extend(numbers)
+                have[1].extend(texts)
         return out, dead, sunk
 
     def _quarantine(self, s: Suspect, file: str, line_no: int, line: str) -> DeadLetter:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 from typing import TextIO
 
@@ -29,14 +30,13 @@ import sqlite_utils
 from store.checkpoints import CheckpointStore, write_sink_positions
 from store.errors import ConfigError
 from store.outbox import Outbox
+from store.records import SinkLines
 from store.sinkboard import SinkBoard
 from store.sinkconf import SinkSpec, render_path
 from store.sinkdb import Row, SinkDatabase
 from watcher.faults import SharedFault, reason_of
 
 log = logging.getLogger("inboxd.watcher")
-
-SinkLines = dict[str, list[tuple[int, str]]]
 
 
 class SinkWriter:
@@ -92,15 +92,15 @@ class SinkWriter:
 
     def add(self, outbox_rel: str, file: str, lines: SinkLines) -> None:
         """Lines of one routed chunk of input `outbox_rel` (shown as `file`)."""
-        for name, rows in lines.items():
+        for name, (numbers, texts) in lines.items():
             spec = self.specs[name]
-            self._counts[name] = self._counts.get(name, 0) + len(rows)
+            self._counts[name] = self._counts.get(name, 0) + len(texts)
             if spec.type == "file":
-                self._append(spec, outbox_rel, [line for _, line in rows])
+                self._append(spec, outbox_rel, texts)
             elif spec.type == "stdout":
-                self._text.extend(line for _, line in rows)
+                self._text.extend(texts)
             else:
-                self._rows[name].extend((file, n, line) for n, line in rows)
+                self._rows[name].extend(zip(repeat(file), numbers, texts, strict=False))
 
     def _append(self, spec: SinkSpec, outbox_rel: str, lines: list[str]) -> None:
         rel = render_path(spec.path, outbox_rel, spec.name)
