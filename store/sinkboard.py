@@ -89,11 +89,15 @@ class SinkBoard:
     def blocked(self) -> str | None:
         """Why reading must pause (back-pressure), or None.
 
-        A sink that is failing, or whose spool holds `max_pending` lines or more, holds
-        reading back: nothing moves past a checkpoint while its lines cannot go out.
+        An http sink that is failing, or whose spool holds `max_pending` lines or more,
+        holds reading back: nothing moves past a checkpoint while its lines cannot go
+        out. (A file, sqlite or stdout sink that cannot be written stops the commit
+        itself: the engine pauses as for a full disk, and retries.)
         """
         with self._lock:
             for name, f in self._figures.items():
+                if f.type != "http":
+                    continue
                 if f.status != OK:
                     return f"sink {name} is failing: {f.reason}"
                 limit = self.specs[name].max_pending if f.type == "http" else 0

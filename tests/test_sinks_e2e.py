@@ -218,3 +218,35 @@ def test_traces_end_at_the_sink(tmp_path: Path, make_daemon: MakeDaemon) -> None
     wait_for(lambda: len(d.get("/trace")) >= 3, 20, "three traced paths")
     assert sorted(d.get("/trace")) == [["start", "alerts"], ["start", "end"], ["start", "rows"]]
     d.stop()
+
+
+def test_a_file_sink_that_cannot_be_written_pauses_and_resumes(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    """A file where the sink's folder should be: degraded with the reason, nothing read
+    past it; once the file is gone, every line arrives once, in the outbox and the sink."""
+    d = make_daemon(config=write_sink_config(tmp_path / "conf"))
+    d.start()
+    (d.outbox / "alerts").mkdir(parents=True)
+    (d.outbox / "alerts" / "alerts").write_text("in the way\n")
+    lines = [f"a.log {seq:06d} z" for seq in range(400)]
+    (d.inbox / "a.log").write_text("\n".join(lines[:200]) + "\n")
+
+    def degraded() -> bool:
+        check = d.get("/health")["checks"]["sinks"]
+        return check["status"] == "degraded" and "alerts/alerts/a.log" in check["reason"]
+
+    wait_for(degraded, 20, "sinks degraded")
+    assert any(s["name"] == "alerts" and s["status"] == "degraded" for s in d.get("/sinks"))
+    with (d.inbox / "a.log").open("a") as fh:
+        fh.write("\n".join(lines[200:]) + "\n")
+    pause(1.0)
+    assert outbox_line_count(d.outbox) <= 1  # the obstacle's own line; no outbox line yet
+    (d.outbox / "alerts" / "alerts").unlink()
+    wait_for(lambda: outbox_line_count(d.outbox) >= 400 + 100, 20, "every line after the fix")
+    wait_for(lambda: d.get("/health")["checks"]["sinks"]["status"] == "ok", 10, "sinks ok")
+    d.stop()
+    assert (d.outbox / "a.log").read_text().splitlines() == lines
+    alerts = (d.outbox / "alerts" / "alerts" / "a.log").read_text().splitlines()
+    assert alerts == [x for x in lines if int(x.split()[1]) % 4 == 0]
+    assert sorted(r[1] for r in sqlite_rows(d)) == list(range(1, 401, 3))

@@ -412,6 +412,7 @@ class FileReader:
         """Reconcile the sqlite sinks with the checkpoints (SharedFault if one cannot)."""
         if self.sinks is not None:
             self.sinks.open(self.store)
+            self.sinks.reopened()
 
     def close(self) -> None:
         self.inputs.close_all()

@@ -90,9 +90,19 @@ class SinkWriter:
         if agreed:
             store.set_sink_positions(agreed)
 
-    def add(self, outbox_rel: str, file: str, lines: SinkLines) -> None:
-        """Lines of one routed chunk of input `outbox_rel` (shown as `file`)."""
+    def reopened(self) -> None:
+        """The engine opened again after a fault: the file, sqlite and stdout sinks are
+        taken to work until a write says otherwise."""
+        for name, spec in self.specs.items():
+            if spec.type != "http":
+                self.board.recovered(name)
+
+    def add(self, outbox_rel: str, file: str, lines: SinkLines) -> int:
+        """Lines of one routed chunk of input `outbox_rel` (shown as `file`); returns
+        about how many bytes wait for the commit (they count towards its size)."""
+        size = 0
         for name, (numbers, texts) in lines.items():
+            size += sum(map(len, texts)) + len(texts)
             spec = self.specs[name]
             self._counts[name] = self._counts.get(name, 0) + len(texts)
             if spec.type == "file":
@@ -101,6 +111,7 @@ class SinkWriter:
                 self._text.extend(texts)
             else:
                 self._rows[name].extend(zip(repeat(file), numbers, texts, strict=False))
+        return size
 
     def _append(self, spec: SinkSpec, outbox_rel: str, lines: list[str]) -> None:
         rel = render_path(spec.path, outbox_rel, spec.name)

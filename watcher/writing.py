@@ -120,7 +120,7 @@ class OutboxWriter:
 
     def to_sinks(self, outbox_rel: str, name: str, sunk: SinkLines) -> None:
         if self.sinks is not None:
-            self.sinks.add(outbox_rel, name, sunk)
+            self.pending_bytes += self.sinks.add(outbox_rel, name, sunk)
 
     def _write(self, rel: str, out: list[str], file: str) -> None:
         if not out:
