@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from daemon_fixtures import MakeDaemon, outbox_line_count, pause
+from http_receiver import Receiver
 from net_fixtures import wait_for
-from test_httpsink import Receiver
 
 
 @pytest.fixture
