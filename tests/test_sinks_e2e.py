@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,10 @@ def write_sink_config(folder: Path, extra: str = "", **daemon: object) -> Path:
     return path
 
 
+def grew(outbox: Path, before: int) -> bool:
+    return outbox_line_count(outbox) > before
+
+
 def sqlite_rows(d: Daemon) -> list[tuple[str, int, str]]:
     path = d.state_dir / "sinks" / "lines.db"
     if not path.exists():
@@ -80,7 +85,7 @@ def test_file_and_sqlite_sinks_deliver_exactly_once_across_kill_9(
             fh.write(piece)
         before = outbox_line_count(d.outbox)
         d.spawn()
-        wait_for(lambda b=before: outbox_line_count(d.outbox) > b, 30, "lines flowing", 0.005)
+        wait_for(partial(grew, d.outbox, before), 30, "lines flowing", 0.005)
         pause(rng.uniform(0.0, 0.08))
         d.kill()
     with (d.inbox / "a.log").open("ab") as fh:
