@@ -184,7 +184,22 @@ def tag_router(line: str) -> Out:
 
 def filter_errors(line: str) -> Out:
     """Pass error-level lines (error, fatal, critical...) on to `redact`; drop the rest."""
-    if level_of(line) == "error":
+    if line[:1] == "{":
+        level = _json_level(line)
+        if level == "error":
+            return (("redact", line),)
+        if level is not None:
+            return _NOTHING
+    # `level_of` written out, as in tag_router.
+    head = line if len(line) <= _LEVEL_HEAD_CHARS else line[:_LEVEL_HEAD_CHARS]
+    head = head.lower() if head.isascii() else fold(head)
+    m = _LEVEL_WORD.search(head)
+    if m is None:
+        return _NOTHING
+    start = m.start()
+    boundary = start == 0 or line[start - 1] in _SPACE_OR_PUNCT
+    level = LEVELS[m[1]] if boundary else _plain_level(line)
+    if level == "error":
         return (("redact", line),)
     return _NOTHING
 
