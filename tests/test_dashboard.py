@@ -320,5 +320,10 @@ def test_live_updates_stay_small_and_screenshot(browser: Any, tmp_path: Path) ->
     polls = [r for r in window if r[1].split("?")[0].endswith("/live")]
     assert len(polls) >= 2
     per_update = sum(r[2] for r in window) / len(polls)
-    print(f"live update: {per_update:.0f} body bytes on average over {len(polls)} polls")
-    assert per_update < 16_000
+    live = sum(r[2] for r in polls) / len(polls)
+    print(f"live update: {per_update:.0f} body bytes on average over {len(polls)} polls, "
+          f"{live:.0f} of them /live")  # fmt: skip
+    # The once-a-second request stays small; the panels fetched every few seconds (logs,
+    # traces, errors) fall into a window of a few polls once or twice, hence the margin.
+    assert live < 3_000
+    assert per_update < 24_000
