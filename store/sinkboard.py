@@ -15,6 +15,10 @@ from typing import Any
 from store.health import DEGRADED, OK, HealthBoard
 from store.sinkconf import SinkSpec
 
+# --once: how long a failing sink is given to come back before the run ends without it
+# (its lines stay where they are: in the spool, or unread past the checkpoint).
+ONCE_FAILING_GRACE_S = 10.0
+
 
 @dataclass(slots=True)
 class SinkFigures:

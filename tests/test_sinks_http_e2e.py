@@ -5,13 +5,15 @@ only under the same Idempotency-Key."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from daemon_fixtures import MakeDaemon, outbox_line_count, pause
+from daemon_fixtures import REPO, MakeDaemon, daemon_env, outbox_line_count, pause
 from http_receiver import Receiver
 from net_fixtures import wait_for
 
@@ -101,3 +103,33 @@ def test_kill_9_while_the_receiver_is_down_loses_nothing(
     hook.check_keys()
     keys = [r.key for r in hook.requests]
     assert len(set(keys)) == 26, "26 batches of 100, each sent under its own key"
+
+
+def test_once_waits_for_delivery_and_keeps_what_a_dead_receiver_did_not_take(
+    tmp_path: Path, hook: Receiver
+) -> None:
+    """--once against a receiver that keeps failing exits 1 and keeps the lines spooled;
+    the next --once, receiver back, delivers them all, under the keys first tried."""
+    conf = config(tmp_path / "conf", hook.url)
+    want = write(tmp_path / "inbox" / "a.log", 0, 300)
+    with hook.lock:
+        hook.plan = [("status", 503, {})] * 10_000
+    first = run_once(tmp_path, conf)
+    assert first.returncode == 1, first.stderr
+    assert "hook" in first.stderr and "spooled" in first.stderr
+    tried = {r.key for r in hook.requests}
+    with hook.lock:
+        hook.plan = []
+    second = run_once(tmp_path, conf)
+    assert second.returncode == 0, second.stderr
+    assert delivered(hook) == Counter(want)
+    hook.check_keys()
+    assert {r.key for r in hook.accepted} >= tried
+
+
+def run_once(root: Path, conf: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "daemon.py", "--once", "--config", str(conf), "--inbox",
+         str(root / "inbox"), "--outbox", str(root / "outbox"), "--state-dir", str(root / "var")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=daemon_env(),
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from processors.inflight import in_flight
 from processors.options import Settings
 from processors.router import Router
 from store.health import DEGRADED
+from store.sinkboard import ONCE_FAILING_GRACE_S
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.faults import SharedFault
@@ -180,12 +181,19 @@ class Engine:
                 self.pool.stop()
 
     def _wait_for_sinks(self, reader: FileReader) -> None:
-        """--once: wait while an http sink's spool is full; a failing sink stops the run
-        (SharedFault: nothing is lost, the next run goes on from the checkpoints)."""
+        """--once: wait while an http sink's spool is full or it fails; one that fails
+        for ONCE_FAILING_GRACE_S stops the run (SharedFault: nothing is lost, the next
+        run goes on from the checkpoints and the spool)."""
         board = self.telemetry.sinks
+        failing_since: float | None = None
         while (why := board.blocked()) is not None:
             reader.commit()
-            if board.failing():
+            now = time.monotonic()
+            if not board.failing():
+                failing_since = None
+            elif failing_since is None:
+                failing_since = now
+            elif now - failing_since >= ONCE_FAILING_GRACE_S:
                 raise SharedFault("sinks", why)
             self._stop.wait(BACKPRESSURE_WAIT_S)
 

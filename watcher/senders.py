@@ -6,12 +6,9 @@ import threading
 import time
 from pathlib import Path
 
-from store.sinkboard import SinkBoard
+from store.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
 from store.sinkconf import SinkSpec
 from watcher.httpsink import HttpSender
-
-# --once: how long a failing sink is given to come back before the run ends without it.
-ONCE_FAILING_GRACE_S = 10.0
 
 
 class Senders:
