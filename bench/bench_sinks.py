@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from bench_multiline import run_once  # the same timed `daemon.py --once`
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "sinks"
@@ -39,15 +38,6 @@ def config(folder: Path, sinks: list[str]) -> Path:
     path = folder / "inboxd.toml"
     path.write_text(text)
     return path
-
-
-def run_once(conf: Path, inbox: Path, run: Path) -> float:
-    shutil.rmtree(run, ignore_errors=True)
-    args = [sys.executable, "daemon.py", "--once", "--config", str(conf), "--inbox", str(inbox),
-            "--outbox", str(run / "outbox"), "--state-dir", str(run / "var")]  # fmt: skip
-    t0 = time.perf_counter()
-    subprocess.run(args, cwd=ROOT, check=True, capture_output=True, timeout=600)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
