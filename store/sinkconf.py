@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from store.errors import ConfigError
 
@@ -52,8 +52,19 @@ class SinkSpec:
         if self.type == "sqlite":
             return f"sqlite sink {state_dir}/{self.path} table {self.table} (exactly-once)"
         if self.type == "http":
-            return f"http sink POST {self.url}, {self.batch} lines a batch (at-least-once)"
+            url = shown_url(self.url)
+            return f"http sink POST {url}, {self.batch} lines a batch (at-least-once)"
         return "stdout"
+
+
+def shown_url(url: str) -> str:
+    """`url` without what may be a secret: a password in it, the query's values."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(f"{kv.partition('=')[0]}=***" for kv in parts.query.split("&") if kv)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def parse_sinks(value: Any, where: str) -> tuple[SinkSpec, ...]:

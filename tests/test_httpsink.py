@@ -211,6 +211,19 @@ def test_user_agent_and_pending_figures(
     assert parts.board.blocked() == f"sink {SINK} has 7 lines waiting (max_pending 7)"
 
 
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
+    made: list[HttpSender], db_path: Path, receiver: Receiver
+) -> None:
+    add_lines(db_path, 2)
+    url = receiver.url.replace("http://", "http://ops:p%40ss@") + "&token=t0p"
+    sender, parts = make(made, db_path, url)
+    sender.step(0.0)
+    assert receiver.requests[0].headers["Authorization"] == "Basic b3BzOnBAc3M="  # ops:p@ss
+    target = parts.board.snapshot()[0]["target"]
+    assert "p%40ss" not in target and "t0p" not in target
+    assert "http://ops:***@127.0.0.1:" in target and "token=***" in target
+
+
 # -- failures and retries -------------------------------------------------------------------
 
 

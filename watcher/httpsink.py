@@ -17,12 +17,13 @@ import random
 import sqlite3
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from json.encoder import encode_basestring
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
 
@@ -295,6 +296,10 @@ class HttpSender:
             "Content-Type": "application/x-ndjson",
             "User-Agent": f"inboxd/{VERSION}",
         }
+        url = urlsplit(self.spec.url)
+        if url.username is not None:  # http://user:password@host/: basic authentication
+            user = unquote(url.username) + ":" + unquote(url.password or "")
+            headers["Authorization"] = "Basic " + b64encode(user.encode()).decode("ascii")
         for name, value in self.spec.headers:
             if name.lower() in _OWN_HEADERS:
                 continue  # the sender's own: a configured value would break the request
