@@ -255,3 +255,17 @@ def test_a_file_sink_that_cannot_be_written_pauses_and_resumes(
     alerts = (d.outbox / "alerts" / "alerts" / "a.log").read_text().splitlines()
     assert alerts == [x for x in lines if int(x.split()[1]) % 4 == 0]
     assert sorted(r[1] for r in sqlite_rows(d)) == list(range(1, 401, 3))
+
+
+def test_a_reload_that_names_a_running_sink_as_a_tag_is_refused(tmp_path: Path) -> None:
+    from daemon import reload_pipeline
+    from processors.errors import ConfigError
+    from processors.options import settings_from
+
+    config = write_sink_config(tmp_path / "conf")
+    argv = ["--config", str(config)]
+    running = settings_from(argv)
+    config.write_text(config.read_text().split("[sinks.alerts]")[0]
+                      + 'alerts = "sinkpipe:split"\n')  # fmt: skip
+    with pytest.raises(ConfigError, match=r"\[sinks.alerts\].*also a tag"):
+        reload_pipeline(argv, running)
