@@ -54,6 +54,13 @@ _JSON_LEVEL_KEYS = ("level", "severity", "lvl", "log.level", "levelname")
 # where `json.loads` raises ValueError.
 _scan_json: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder())["scan_once"]
 _JSON_SPACE = " \t\n\r"
+_orjson_loads: Callable[[str], Any] | None
+try:  # a faster parse of the JSON lines; the scanner above decides where they differ
+    import orjson
+
+    _orjson_loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson_loads = None
 # Only the head of a line is searched for a level word: that is where every common log
 # format puts it, and it keeps long lines cheap.
 _LEVEL_HEAD_CHARS = 160
@@ -131,7 +138,22 @@ def _plain_level(line: str) -> str:
 
 
 def _json_level(line: str) -> str | None:
-    """The level of a JSON object line; None when the line is not one."""
+    """The level of a JSON object line; None when the line is not one.
+
+    orjson parses a line in half the time; what it refuses (NaN, Infinity, lone
+    surrogates, nesting past 1,024) or reads otherwise (an integer past 64 bits becomes
+    a float) goes to the standard library's scanner, whose reading is the reference.
+    """
+    if _orjson_loads is not None:
+        try:
+            doc = _orjson_loads(line)
+        except ValueError:
+            pass
+        else:
+            if isinstance(doc, dict):
+                level = _level_of_doc(doc)
+                if level is not None:
+                    return level
     try:
         doc, end = _scan_json(line, 0)
     except (StopIteration, ValueError):
@@ -140,6 +162,12 @@ def _json_level(line: str) -> str | None:
         return None  # more after the object: not JSON
     if not isinstance(doc, dict):
         return None
+    return _level_of_doc(doc, exact=True) or "info"
+
+
+def _level_of_doc(doc: dict[str, Any], *, exact: bool = False) -> str | None:
+    """The level a parsed object names; None when a float stands where a level is
+    looked for and the parse was not `exact` (orjson turns a huge integer into one)."""
     for key in _JSON_LEVEL_KEYS:
         value = doc.get(key)
         if isinstance(value, str):
@@ -147,6 +175,8 @@ def _json_level(line: str) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool):
             # A numeric `level` is what pino and bunyan write.
             return _numeric_level(value)
+        if not exact and isinstance(value, float):
+            return None
     return "info"
 
 
