@@ -111,17 +111,21 @@ def test_kill_9_with_two_workers_loses_and_doubles_nothing(tmp_path: Path) -> No
     assert r.ok, r.summary()
 
 
-def worker_pids(pid: int | None) -> list[int]:
-    """The daemon's worker processes (not multiprocessing's resource tracker)."""
+def children(pid: int | None) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def worker_pids(pid: int | None) -> list[int]:
+    """The daemon's worker processes: the children of its fork server."""
     found = []
-    for child in (int(x) for x in out.split()):
+    for child in children(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"spawn_main" in cmdline:
-            found.append(child)
+        if b"forkserver" in cmdline:
+            found += children(child)
     return found
 
 
