@@ -101,6 +101,9 @@ def _parse_sink(name: str, table: Any, where: str) -> SinkSpec:
         return SinkSpec(name, kind, path=_file_template(table.get("path"), where))
     if kind == "sqlite":
         path = _relative(table.get("path", f"{name}.db"), f"{where} path")
+        parts = PurePosixPath(path).parts
+        if parts[0] in ("logs", "inflight") or parts[0].startswith("inboxd."):
+            raise ConfigError(f"{where} path: {path!r} is inboxd's own; name another file")
         table_name = table.get("table", "lines")
         if not isinstance(table_name, str) or not _TABLE.match(table_name):
             raise ConfigError(f"{where} table: expected an SQL name like lines, got {table_name!r}")

@@ -171,6 +171,7 @@ def test_a_sink_named_like_a_tag_exits_2_with_one_line(tmp_path: Path) -> None:
         ('[sinks.x]\ntype = "http"\nurl = "ftp://h/"\n', "url"),
         ('[sinks.x]\ntype = "http"\nurl = "http://h/"\nbatch = 0\n', "batch"),
         ('[sinks.x]\ntype = "stdout"\npath = "a"\n', "path"),
+        ('[sinks.x]\ntype = "sqlite"\npath = "inboxd.db"\n', "inboxd's own"),
     ],
 )
 def test_bad_sink_tables_exit_2_naming_the_key(tmp_path: Path, table: str, named: str) -> None:
