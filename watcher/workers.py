@@ -17,9 +17,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,12 +56,33 @@ def worker_context() -> Any:
     """Workers fork from a server process that has imported only the worker's modules.
 
     The server is started (spawned, so it inherits none of the daemon's threads) with
-    the first worker; each worker, and any restart, is then a fork of it: milliseconds,
-    where a spawned worker re-imported the daemon's whole start-up (0.2 s of CPU each).
+    the first worker; each worker, and any restart, is then a fork of it.
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["processors.worker"])
     return ctx
+
+
+@contextlib.contextmanager
+def _main_unseen() -> Iterator[None]:
+    """Hide the main module from multiprocessing while a worker starts.
+
+    Otherwise every worker runs the daemon's script again as `__mp_main__` (0.2 s of
+    CPU each, at every start and restart) for nothing: a worker needs only
+    `processors.worker` and the pipeline's own modules, which it imports itself.
+    Called by the processing thread; no other thread looks at these two attributes.
+    """
+    main = sys.modules["__main__"]
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 class WorkerPool:
@@ -127,7 +149,8 @@ class WorkerPool:
             target=worker.main, args=(child, self.spec, name, slots),
             name=f"inboxd-worker-{slot}", daemon=True,
         )  # fmt: skip
-        process.start()
+        with _main_unseen():
+            process.start()
         child.close()
         return _Worker(slot, process, parent, name, slots, progress_at=time.monotonic())
 
