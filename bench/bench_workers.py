@@ -41,12 +41,16 @@ def generate(path: Path, n: int) -> None:
             fh.write(json.dumps(rec) + "\n")
 
 
-def once(work: Path, src: Path, workers: int, run: int) -> tuple[float, float, Path]:
-    """(seconds, CPU seconds of the daemon and its workers, outbox file) of one run."""
+def once(
+    work: Path, src: Path, workers: int, run: int, *, empty: bool = False
+) -> tuple[float, float, Path]:
+    """(seconds, CPU seconds of the daemon and its workers, outbox file) of one run;
+    `empty`: the same command on an empty inbox (start-up and stop alone)."""
     root = work / f"w{workers}-{run}"
     shutil.rmtree(root, ignore_errors=True)
     (root / "inbox").mkdir(parents=True)
-    os.link(src, root / "inbox" / "app.log")
+    if not empty:
+        os.link(src, root / "inbox" / "app.log")
     cmd = [sys.executable, str(ROOT / "daemon.py"), "--once", "--config", str(work / "c.toml"),
            "--inbox", str(root / "inbox"), "--outbox", str(root / "outbox"),
            "--state-dir", str(root / "var"), "--workers", str(workers)]  # fmt: skip
@@ -211,7 +215,12 @@ def main() -> None:
             print(f"--once --workers {workers}: {rate:>9,.0f} lines/s  ({took:.2f} s, "
                   f"{cpu:.2f} s CPU)  {same}")  # fmt: skip
     speedup = best[2] / best[1]
-    print(f"best --workers 2 / --workers 1: {speedup:.2f}x")
+    print(f"best --workers 2 / --workers 1: {speedup:.2f}x end to end")
+    start = {w: min(once(work, src, w, 0, empty=True)[0] for _ in range(args.repeat))
+             for w in (1, 2)}  # fmt: skip
+    net = {w: args.lines / best[w] - start[w] for w in (1, 2)}
+    print(f"start-up (empty inbox): {start[1]:.2f} s with 1 worker, {start[2]:.2f} s with 2; "
+          f"without it: {net[1] / net[2]:.2f}x")  # fmt: skip
     limit = ceiling(work, src, args.repeat)
     print(f"machine ceiling (bare loop, 2 processes / 1): {limit:.2f}x; workers reach "
           f"{speedup / limit:.0%} of it")  # fmt: skip
