@@ -84,20 +84,20 @@ def add_lines(db_path: Path, n: int, start: int = 1, sink: str = SINK) -> None:
     db.close()
 
 
-def spooled(db_path: Path) -> list[tuple[Any, ...]]:
+def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
     db = connect(db_path)
     try:
-        return list(db.conn.execute("SELECT id, sink, file, line_no, line FROM spool ORDER BY id"))
+        return list(db.conn.execute(sql))
     finally:
         db.close()
+
+
+def spooled(db_path: Path) -> list[tuple[Any, ...]]:
+    return query(db_path, "SELECT id, sink, file, line_no, line FROM spool ORDER BY id")
 
 
 def recorded(db_path: Path) -> list[tuple[Any, ...]]:
-    db = connect(db_path)
-    try:
-        return list(db.conn.execute("SELECT sink, first_id, last_id, key FROM spool_batches"))
-    finally:
-        db.close()
+    return query(db_path, "SELECT sink, first_id, last_id, key FROM spool_batches")
 
 
 def lines_of(req: Request) -> list[str]:
