@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Protocol
 from processors.inflight import in_flight
 from processors.options import Settings
 from processors.router import Router
-from store.health import DEGRADED
-from store.sinkboard import ONCE_FAILING_GRACE_S
 from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.faults import SharedFault
+from watcher.pausing import BACKPRESSURE_WAIT_S, FaultPause, wait_for_sinks
 from watcher.pending import (
     PendingTelemetry,
     log_deadletters,
@@ -51,11 +50,6 @@ STATUS_EVERY_S = 5.0
 COMMIT_EVERY_S = 0.2
 # A checkpoint of a file that has disappeared is forgotten after this long.
 GONE_EXPIRY_S = 3600.0
-# After a shared fault, the engine tries again this often.
-SHARED_RETRY_S = 2.0
-# How long a round waits while a sink holds reading back.
-BACKPRESSURE_WAIT_S = 0.2
-SHARED_CHECKS = ("disk", "database", "sinks")
 
 
 class Notifier(Protocol):
@@ -99,8 +93,7 @@ class Engine:
         self._swap_lock = threading.Lock()
         self.reader: FileReader | None = None
         self.pending = PendingTelemetry(telemetry)
-        self.fault: SharedFault | None = None
-        self._retry_at = 0.0
+        self.paused = FaultPause(telemetry.health)
         self._next_rescan = 0.0
         self._again: list[Found] = []
         self._next_files = 0.0
@@ -168,7 +161,7 @@ class Engine:
             reader = self.open()
             try:
                 while True:
-                    self._wait_for_sinks(reader)
+                    wait_for_sinks(self.telemetry.sinks, reader.commit, self._stop)
                     found = reader.scan()
                     if not reader.process(found.values(), final=True):
                         break
@@ -179,23 +172,6 @@ class Engine:
         finally:
             if self.pool is not None:
                 self.pool.stop()
-
-    def _wait_for_sinks(self, reader: FileReader) -> None:
-        """--once: wait while an http sink's spool is full or it fails; one that fails
-        for ONCE_FAILING_GRACE_S stops the run (SharedFault: nothing is lost, the next
-        run goes on from the checkpoints and the spool)."""
-        board = self.telemetry.sinks
-        failing_since: float | None = None
-        while (why := board.blocked()) is not None:
-            reader.commit()
-            now = time.monotonic()
-            if not board.failing():
-                failing_since = None
-            elif failing_since is None:
-                failing_since = now
-            elif now - failing_since >= ONCE_FAILING_GRACE_S:
-                raise SharedFault("sinks", why)
-            self._stop.wait(BACKPRESSURE_WAIT_S)
 
     def _main(self) -> None:
         try:
@@ -216,9 +192,9 @@ class Engine:
         """One round: (re)open after a fault when due, wait for work, read, commit."""
         self.beat = now
         if self.reader is None:
-            if now < self._retry_at:
+            if now < self.paused.retry_at:
                 self.idle = True
-                self._stop.wait(self._retry_at - now)
+                self._stop.wait(self.paused.retry_at - now)
                 self.idle = False
                 return
             try:
@@ -241,8 +217,7 @@ class Engine:
             self._close(commit=False)
             self._pause(fault, now)
             return
-        if self.fault is not None:
-            self._resume()
+        self.paused.resume()
 
     def open(self) -> FileReader:
         """Load the checkpoints, cut the outbox back to them, and make a reader."""
@@ -317,28 +292,10 @@ class Engine:
         return todo, drain + reader.due_partials()
 
     def _pause(self, fault: SharedFault, now: float) -> None:
-        """Reading stops until the resource can be written again; /health says why."""
+        """Drop what was routed but not committed; reopen after SHARED_RETRY_S."""
         self.pending.discard()
         self._again = []
-        self._retry_at = now + SHARED_RETRY_S
-        health = self.telemetry.health
-        if self.fault is None or self.fault.reason != fault.reason:
-            log.warning(
-                "paused: %s; retrying every %.0f s", fault.reason, SHARED_RETRY_S,
-                extra={"event": "paused", "check": fault.check, "reason": fault.reason},
-            )  # fmt: skip
-        for check in SHARED_CHECKS:
-            if check == fault.check:
-                health.set(check, DEGRADED, fault.reason, owner="engine")
-            else:
-                health.ok(check, owner="engine")
-        self.fault = fault
-
-    def _resume(self) -> None:
-        log.info("resumed", extra={"event": "resumed", "after": self.fault and self.fault.reason})
-        for check in SHARED_CHECKS:
-            self.telemetry.health.ok(check, owner="engine")
-        self.fault = None
+        self.paused.pause(fault, now)
 
     def _close(self, *, commit: bool) -> None:
         reader, self.reader = self.reader, None

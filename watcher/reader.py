@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
@@ -40,7 +39,7 @@ from watcher.identity import Identities
 from watcher.inputs import InputFiles
 from watcher.multiline import InputRules, StartAtEnd, hold_timeout
 from watcher.poison import PoisonGuard
-from watcher.sinkwriter import SinkWriter
+from watcher.sinkwriter import sink_writer
 from watcher.tailer import scan, tail_at
 from watcher.writing import OutboxWriter, RouteFn
 
@@ -106,12 +105,8 @@ class FileReader:
             from watcher.pooled import PooledWriter  # only with worker processes
 
             self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result)
-        self.sinks: SinkWriter | None = None
-        if settings.sinks:
-            self.sinks = SinkWriter(settings.sinks, self.outbox, telemetry.sinks,
-                                    state_dir=str(settings.state_dir), nudge=on_spool,
-                                    stdout=sys.stdout)  # fmt: skip
-            self.writer.sinks = self.sinks
+        self.sinks = sink_writer(settings, self.outbox, telemetry.sinks, on_spool)
+        self.writer.sinks = self.sinks
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}
         self._forget: list[tuple[int, int]] = []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable
 from itertools import repeat
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import TextIO
 
 import sqlite_utils
 
+from processors.options import Settings
 from store.checkpoints import CheckpointStore, write_sink_positions
 from store.errors import ConfigError
 from store.outbox import Outbox
@@ -181,3 +183,13 @@ class SinkWriter:
         reason = reason_of(exc, f"sink {name}" + (f" {what}" if what else ""))
         self.board.failed(name, reason)
         return SharedFault("sinks", reason)
+
+
+def sink_writer(
+    settings: Settings, outbox: Outbox, board: SinkBoard, nudge: Callable[[], None] | None
+) -> SinkWriter | None:
+    """The reader's SinkWriter, or None when the config names no sink."""
+    if not settings.sinks:
+        return None
+    return SinkWriter(settings.sinks, outbox, board, state_dir=str(settings.state_dir),
+                      nudge=nudge, stdout=sys.stdout)  # fmt: skip
