@@ -283,7 +283,9 @@ def test_token_is_asked_once_then_data_shows(browser: Any, tmp_path: Path) -> No
 
 def test_live_updates_stay_small_and_screenshot(browser: Any, tmp_path: Path) -> None:
     """Feed lines while the page polls; measure bytes per update; take the screenshot."""
-    feed_s = float(os.environ.get("INBOXD_SCREENSHOT_FEED_S", "6"))
+    # Errors are fetched every few polls, 25 KB at a time here: a window of a dozen polls
+    # averages them out (6 s read 11.7 - 17.9 KB a poll, by where the window fell).
+    feed_s = float(os.environ.get("INBOXD_SCREENSHOT_FEED_S", "12"))
     out = Path(os.environ.get("INBOXD_SCREENSHOT", str(tmp_path / "dashboard.png")))
     files = {
         "api/access.log": sample_lines(300),
@@ -323,7 +325,5 @@ def test_live_updates_stay_small_and_screenshot(browser: Any, tmp_path: Path) ->
     live = sum(r[2] for r in polls) / len(polls)
     print(f"live update: {per_update:.0f} body bytes on average over {len(polls)} polls, "
           f"{live:.0f} of them /live")  # fmt: skip
-    # The once-a-second request stays small; the panels fetched every few seconds (logs,
-    # traces, errors) fall into a window of a few polls once or twice, hence the margin.
-    assert live < 3_000
-    assert per_update < 24_000
+    assert live < 3_000  # the once-a-second request itself
+    assert per_update < 16_000
