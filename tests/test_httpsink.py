@@ -387,30 +387,29 @@ def test_killed_mid_post_the_next_sender_resends_the_same_batch(
 # -- the database -------------------------------------------------------------------------
 
 
+def step_while_locked(sender: HttpSender, db_path: Path, now: float) -> float:
+    """One step while another program holds the database's write lock."""
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        return sender.step(now)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
 def test_a_locked_database_is_a_failure_then_delivers(
     made: list[HttpSender], db_path: Path, receiver: Receiver
 ) -> None:
     add_lines(db_path, 3)
     sender, parts = make(made, db_path, receiver.url)
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        delay = sender.step(0.0)
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    delay = step_while_locked(sender, db_path, 0.0)
     assert figures(parts)["reason"] == "database: database is locked"
     assert receiver.requests == [] and delay > 0
     sender.step(delay)
     assert figures(parts)["lines"] == 3 and figures(parts)["status"] == OK
     # A fault with nothing to send clears too, once the spool can be read again.
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        delay = sender.step(10.0)
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    delay = step_while_locked(sender, db_path, 10.0)
     assert parts.board.blocked() == f"sink {SINK} is failing: database: database is locked"
     sender.step(10.0 + delay)
     assert sender.idle and parts.board.blocked() is None
