@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from daemon_fixtures import MakeDaemon, daemon_factory
+from http_receiver import Receiver
+from sender_fixtures import receiver_factory, senders_made, spool_database
 
 THREAD_GRACE_S = 2.0
 
@@ -58,3 +60,21 @@ def browser() -> Iterator[Any]:
 def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
     """Daemons (see daemon_fixtures.Daemon) rooted in tmp_path; any left running killed."""
     yield from daemon_factory(tmp_path)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback HTTP receiver told how to answer (tests/http_receiver.py)."""
+    yield from receiver_factory()
+
+
+@pytest.fixture
+def spool_db(tmp_path: Path) -> Path:
+    """A state database with its schema and instance id, for the http sink's sender."""
+    return spool_database(tmp_path)
+
+
+@pytest.fixture
+def made() -> Iterator[list[Any]]:
+    """Senders a test made; stopped and closed at its end."""
+    yield from senders_made()
