@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from store.db import BUSY_TIMEOUT_MS
+from store.db import connect
 from store.errors import ConfigError
 from store.sinkconf import SinkSpec
 
@@ -37,12 +37,8 @@ class SinkDatabase:
 
     def open(self) -> sqlite3.Connection:
         if self.conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), isolation_level=None)
+            conn = connect(self.path).conn  # WAL, busy timeout, as the state database
             try:
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
                 self._ensure(conn)
             except BaseException:
                 conn.close()
