@@ -270,3 +270,32 @@ def test_a_reload_that_names_a_running_sink_as_a_tag_is_refused(tmp_path: Path) 
                       + 'alerts = "sinkpipe:split"\n')  # fmt: skip
     with pytest.raises(ConfigError, match=r"\[sinks.alerts\].*also a tag"):
         reload_pipeline(argv, running)
+
+
+def test_a_sqlite_sink_locked_by_another_program_pauses_then_resumes(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    d = make_daemon(config=write_sink_config(tmp_path / "conf")).start()
+    d.inbox.mkdir(parents=True, exist_ok=True)
+    lines = [f"a.log {seq:06d} q" for seq in range(600)]
+    (d.inbox / "a.log").write_text("\n".join(lines[:300]) + "\n")
+    wait_for(lambda: len(sqlite_rows(d)) == 100, 20, "first rows")
+    other = sqlite3.connect(d.state_dir / "sinks" / "lines.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with (d.inbox / "a.log").open("a") as fh:
+            fh.write("\n".join(lines[300:]) + "\n")
+
+        def degraded() -> bool:
+            check = d.get("/health")["checks"]["sinks"]
+            return check["status"] == "degraded" and "locked" in check["reason"]
+
+        wait_for(degraded, 30, "sinks degraded: locked")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    wait_for(lambda: len(sqlite_rows(d)) >= 200, 30, "every row after the lock")
+    wait_for(lambda: d.get("/health")["status"] == "ok", 20, "healthy again")
+    d.stop()
+    assert sorted(r[1] for r in sqlite_rows(d)) == list(range(1, 601, 3))
+    assert (d.outbox / "a.log").read_text().splitlines() == lines
