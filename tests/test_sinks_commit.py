@@ -4,6 +4,7 @@ restart: every sink holds each line once."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,21 @@ def test_a_replaced_sink_database_is_not_cut_back(tmp_path: Path) -> None:
     finally:
         r.reader.close()
     assert [x[1] for x in rows(tmp_path)] == list(range(303, 331, 3))
+
+
+def test_a_name_that_is_not_utf8_reaches_every_sink(tmp_path: Path) -> None:
+    """The file sink gets the input's own bytes as its name; rows and the spool show it
+    escaped, as the API does."""
+    r = SinkReader(tmp_path, sinks=SPECS)
+    raw = os.fsencode(r.settings.inbox) + b"/bad\xffname.log"
+    with open(raw, "w") as fh:
+        fh.write("".join(f"line {i}\n" for i in range(1, 7)))
+    try:
+        r.pass_()
+    finally:
+        r.reader.close()
+    alerts = os.fsencode(tmp_path / "outbox" / "alerts") + b"/bad\xffname.log"
+    with open(alerts) as fh:
+        assert fh.read().splitlines() == ["line 3", "line 6"]
+    assert rows(tmp_path) == [("bad\\xffname.log", 3, "line 3"), ("bad\\xffname.log", 6, "line 6")]
+    assert [x[0] for x in spooled(tmp_path)] == ["bad\\xffname.log"] * 2
