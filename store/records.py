@@ -45,9 +45,17 @@ def clip(line: Any) -> str:
 LineKeeper = Callable[[str], str | None]
 
 
+def exception_text(exc: BaseException) -> str:
+    """`str(exc)`, or a stand-in when user code's `__str__` fails: records still name it."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<exception str() failed>"
+
+
 def describe(exc: BaseException) -> str:
     """`"<ExceptionType>: <text>"`, the message format of /errors."""
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exception_text(exc)}"
 
 
 class ErrorRecord(NamedTuple):
