@@ -125,6 +125,23 @@ def run_traced(
     return errors, retries
 
 
+def forward(tag: str, items: list[Any], buckets: Buckets, *, first: bool) -> bool:
+    """Route a wave of the built-in `keep`, which returns `((tag, line),)` for every line,
+    without calling it: the same items in the same order, built in one comprehension.
+
+    False (nothing done) when `tag` has no open bucket, as on the last allowed hop: the
+    loops then call the processor and the pair is stopped as usual.
+    """
+    bucket = buckets.get(tag)
+    if bucket is None:
+        return False
+    if first:
+        bucket.extend([(o, x, tag, None) for o, x in enumerate(items)])
+    else:
+        bucket.extend([(item[0], item[1], tag, item) for item in items])
+    return True
+
+
 def run_checked(
     node: Node,
     items: list[Any],

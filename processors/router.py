@@ -29,6 +29,7 @@ from typing import Any
 from processors import batch as batch_module
 from processors import checked, fastpath, shape
 from processors.batch import Batch, Keeper
+from processors.builtin import KEEP_TAG, keep
 from processors.checked import HopLimitExceeded, Recovery, UnknownTag
 from processors.pipeline import END, START, Node, Pipeline
 from store.records import DeadLetter, ErrorRecord, Item, SinkLines, TraceBatch
@@ -174,7 +175,9 @@ class Router:
         if self.on_wave is not None:
             self.on_wave(node.name)
         t0 = time.perf_counter()
-        if not self._literal[tag]:
+        if node.fn is keep and fastpath.forward(KEEP_TAG, items, buckets, first=first):
+            errors = retries = 0
+        elif not self._literal[tag]:
             errors, retries = fastpath.run_checked(
                 node, items, buckets, batch, self._recovery.fault_checked,
                 first=first, max_outputs=self.max_outputs,
