@@ -6,6 +6,22 @@ signal and stops them in reverse order.
 
 from __future__ import annotations
 
+import sys
+
+from watcher.forkserver import start_early
+
+# `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
+SUBCOMMANDS = {
+    "check": "processors.checkcmd",
+    "test": "processors.pipetest",
+    "tap": "web.tapclient",
+}
+
+# Worker processes fork from a server process. Started here, before the imports below
+# (when this is the daemon and its settings ask for workers), its own start overlaps
+# them on the other core instead of delaying the first routed chunk.
+start_early(sys.argv[0], sys.argv[1:], set(SUBCOMMANDS))
+
 import contextlib
 import dataclasses
 import gc
@@ -14,7 +30,6 @@ import json
 import logging
 import resource
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,12 +76,6 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 # The soft limit of open files the daemon raises itself to (within the hard limit).
 OPEN_FILES_WANTED = 65536
-# `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
-SUBCOMMANDS = {
-    "check": "processors.checkcmd",
-    "test": "processors.pipetest",
-    "tap": "web.tapclient",
-}
 
 
 def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:

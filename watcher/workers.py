@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -30,6 +29,7 @@ from processors.options import Settings
 from processors.worker import Channel, Job, Result, WorkerSpec
 from store.records import DeadLetter
 from store.telemetry import PENDING_TRACES_MAX
+from watcher.forkserver import worker_context
 
 log = logging.getLogger("inboxd.engine")
 
@@ -50,17 +50,6 @@ class _Worker:
 
     def processor(self) -> str:
         return bytes(self.name.value).decode("utf-8", "replace")
-
-
-def worker_context() -> Any:
-    """Workers fork from a server process that has imported only the worker's modules.
-
-    The server is started (spawned, so it inherits none of the daemon's threads) with
-    the first worker; each worker, and any restart, is then a fork of it.
-    """
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["processors.worker"])
-    return ctx
 
 
 @contextlib.contextmanager
