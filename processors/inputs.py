@@ -1,4 +1,5 @@
-"""`[[inputs]]` tables: settings per glob of input files (start position, multiline).
+"""`[[inputs]]` tables: settings per glob of input files (start position, multiline),
+and how an input's bytes become lines.
 
 Parsed and validated with the rest of the config, before any thread starts; the watcher
 matches the globs (watcher/multiline.py). A mistake is a ConfigError of one line naming
@@ -85,3 +86,14 @@ def _no_unknown(table: dict[str, Any], known: tuple[str, ...], where: str) -> No
     if unknown:
         sep = "" if where.endswith(".") else " "
         raise ConfigError(f"{where}{sep}{unknown[0]}: unknown key (expected {', '.join(known)})")
+
+
+def decode_lines(data: bytes) -> list[str]:
+    """Complete lines (data ends with a newline) as text; invalid UTF-8 becomes U+FFFD,
+    and a carriage return before the newline is dropped."""
+    text = data.decode("utf-8", "replace")
+    lines = text.split("\n")
+    lines.pop()
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines

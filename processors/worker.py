@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from processors.inputs import decode_lines
 from processors.pipeline import add_import_path, load_pipeline
 from processors.router import Routed, Router
 from store.records import SinkLines, TraceRecord
@@ -73,6 +74,9 @@ class Job:
     # Multiline records: (first line number, records) of each run of records routed in
     # one call, `data` holding the records joined by RECORD_SEP. Empty for plain lines.
     runs: tuple[tuple[int, int], ...] = ()
+    # `data` is lines as read from the file, each ending with a newline: the worker
+    # decodes them as the daemon would (processors.inputs.decode_lines).
+    raw: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,8 @@ def job_lines(job: Job) -> list[str]:
     """The lines (or records) a job carries."""
     if not job.count:
         return []
+    if job.raw:
+        return decode_lines(job.data)
     return job.data.decode("utf-8", "surrogateescape").split(RECORD_SEP if job.runs else "\n")
 
 
@@ -149,7 +155,7 @@ def job_line_nos(job: Job) -> list[int]:
 def single_job(job: Job, line: str, line_no: int) -> Job:
     """A job of one of `job`'s lines (or records)."""
     return replace(job, data=line.encode("utf-8", "surrogateescape"), first_line_no=line_no,
-                   count=1, runs=((line_no, 1),) if job.runs else ())  # fmt: skip
+                   count=1, runs=((line_no, 1),) if job.runs else (), raw=False)  # fmt: skip
 
 
 def route_job(router: Router, job: Job, trace_keep: int) -> Result:

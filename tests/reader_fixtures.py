@@ -17,7 +17,11 @@ from watcher.writing import Routing
 class Reader:
     """A FileReader with a passthrough route, over tmp_path folders."""
 
-    def __init__(self, root: Path, **options: Any) -> None:
+    def __init__(
+        self, root: Path, *, reader_args: dict[str, Any] | None = None, **options: Any
+    ) -> None:
+        # FileReader's own keywords beyond the usual (a worker pool, say).
+        self.reader_args = reader_args or {}
         self.settings = Settings(
             inbox=root / "inbox", outbox=root / "outbox", state_dir=root / "var", **options
         )
@@ -38,6 +42,7 @@ class Reader:
             files=files,
             route=self.route,
             telemetry=self.telemetry,
+            **self.reader_args,
         )
         reader.open_sinks()
         return reader

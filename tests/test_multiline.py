@@ -10,9 +10,8 @@ import pytest
 from reader_fixtures import Reader
 
 from processors.errors import ConfigError
-from processors.inputs import InputRule, Multiline, parse_inputs
+from processors.inputs import InputRule, Multiline, decode_lines, parse_inputs
 from watcher.multiline import InputRules, Records, join_records, runs
-from watcher.tailer import decode_lines
 
 DATED = r"^\d{4}-\d{2}-\d{2} "
 JAVA = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_fixtures import MakeDaemon, outbox_counter, read_outbox, run_cli, write_config
+from daemon_fixtures import (
+    MakeDaemon,
+    outbox_counter,
+    pause,
+    read_outbox,
+    run_cli,
+    write_config,
+)
 from net_fixtures import wait_for
 from soak import soak_kills
 from soak_common import passthrough_daemon
@@ -104,11 +112,82 @@ def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
     )
 
 
+def awkward_bytes(seed: int) -> bytes:
+    """Lines as files hold them: CRLF, a lone CR, invalid UTF-8, a lone surrogate's
+    bytes, multi-byte text, empty lines, long lines, and a last line with no newline."""
+    parts = []
+    for i in range(6000):
+        kind = (i * 7 + seed) % 9
+        if kind == 0:
+            parts.append(f"crlf {i}\r\n".encode())
+        elif kind == 1:
+            parts.append(b"bad \xff\xfe utf-8 " + str(i).encode() + b"\n")
+        elif kind == 2:
+            parts.append(b"surrogate \xed\xa0\x80 " + str(i).encode() + b"\n")
+        elif kind == 3:
+            parts.append(b"\n")
+        elif kind == 4:
+            parts.append(f"caf\u00e9 \u2603 cr\r inside {i}\n".encode())
+        elif kind == 5:
+            parts.append(b"x" * (3000 + i % 5000) + b"\n")
+        else:
+            parts.append(f"plain line {i}\n".encode())
+    parts.append(b"no newline at the end \xff")
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("max_line_bytes", [1024 * 1024, 4096])
+def test_awkward_bytes_give_what_one_worker_gives(tmp_path: Path, max_line_bytes: int) -> None:
+    """Worker processes decode the bytes read (or get lines the daemon decoded, when a
+    chunk may hold an over-long line) exactly as one worker does."""
+    conf = write_config(tmp_path / "conf", max_line_bytes=max_line_bytes)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for seed in range(2):
+        (inbox / f"f{seed}.log").write_bytes(awkward_bytes(seed))
+    one = run_once(tmp_path / "one", conf, inbox, 1)
+    two = run_once(tmp_path / "two", conf, inbox, 2)
+    counts = {k: v["count"] for k, v in one.items()}
+    assert {k: v["count"] for k, v in two.items()} == counts
+    assert sum(counts.values()) > 11_000
+    for seed in range(2):
+        a = (tmp_path / "one" / "outbox" / f"f{seed}.log").read_bytes()
+        assert a == (tmp_path / "two" / "outbox" / f"f{seed}.log").read_bytes()
+        assert b"\r\n" not in a and "\ufffd".encode() in a
+
+
 def test_kill_9_with_two_workers_loses_and_doubles_nothing(tmp_path: Path) -> None:
     d = passthrough_daemon(tmp_path / "d", workers=2)
     r = soak_kills(d, 6, seed=11)
     print(r.summary())
     assert r.ok, r.summary()
+
+
+def test_kill_9_of_once_runs_over_a_big_file_loses_and_doubles_nothing(
+    tmp_path: Path, make_daemon: MakeDaemon
+) -> None:
+    """`--once` over 52 MB, each line written three times: each time 16 MiB of outbox
+    wait, it commits in the middle of the file while the workers route ahead. kill -9 at
+    random moments, then a whole run."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "x3.py").write_text('def thrice(line):\n    return (("end", line),) * 3\n')
+    d = make_daemon(config=write_config(conf, workers=2, pipeline='start = "x3:thrice"'))
+    d.inbox.mkdir(parents=True, exist_ok=True)
+    lines = [b"line %07d %s\n" % (i, b"x" * 30) for i in range(1_200_000)]
+    (d.inbox / "big.log").write_bytes(b"".join(lines))
+    rng = random.Random(5)
+    killed_midway = 0
+    for _ in range(4):
+        d.spawn("--once")
+        wait_for(lambda: (d.outbox / "big.log").exists() or d.returncode() is not None, 60)
+        pause(rng.uniform(0.0, 0.6))
+        killed_midway += d.is_running()
+        d.kill()
+    assert killed_midway >= 2
+    d.spawn("--once")
+    assert d.wait_exit(120) == 0, d.stderr()
+    assert (d.outbox / "big.log").read_bytes() == b"".join(x * 3 for x in lines)
 
 
 def children(pid: int | None) -> list[int]:

@@ -45,10 +45,15 @@ class PooledWriter(OutboxWriter):
         telemetry: Telemetry,
         pool: WorkerPool,
         on_result: Callable[[Result], None],
+        *,
+        commit_due: Callable[[int, TrackedFile], None] | None = None,
     ) -> None:
         super().__init__(outbox, route, telemetry, None)
         self.pool = pool
         self.on_result = on_result
+        # Called with the window full: commits if enough is pending, while the workers
+        # route what was sent ahead.
+        self.commit_due = commit_due
 
     def read_chunks(
         self,
@@ -100,11 +105,13 @@ class PooledWriter(OutboxWriter):
             start = ahead.offset
             if start >= size and not final and ahead.state != "skipping":
                 return False
+            # Plain lines go to the workers as the bytes read: they decode them.
             chunk = read_chunk(fd, ahead, max_line_bytes=max_line_bytes, final=final,
-                               size=size, chunk_bytes=POOL_CHUNK_BYTES)  # fmt: skip
+                               size=size, chunk_bytes=POOL_CHUNK_BYTES,
+                               decode=multiline is not None)  # fmt: skip
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
-            lines = len(chunk.lines)
+            lines = chunk.count
             if multiline is None:
                 sent.append((self._submit(chunk, name), chunk))
             else:
@@ -119,15 +126,20 @@ class PooledWriter(OutboxWriter):
             if nbytes <= 0:
                 return False
             read += nbytes
+            if len(sent) >= self.pool.window and self.commit_due is not None:
+                self.commit_due(fd, tracked)
             while len(sent) >= self.pool.window:
                 self._apply(sent.popleft(), tracked, name)
         return True
 
     def _submit(self, chunk: Chunk, name: str) -> list[_Worker]:
-        if not chunk.lines:
+        if not chunk.count:
             return []
-        data = "\n".join(chunk.lines).encode("utf-8", "surrogateescape")
         tap = self.telemetry.tap.active
+        if chunk.undecoded:
+            return [self.pool.submit(chunk.raw, name, chunk.first_line_no, chunk.undecoded,
+                                     trace=tap, raw=True)]  # fmt: skip
+        data = "\n".join(chunk.lines).encode("utf-8", "surrogateescape")
         return [self.pool.submit(data, name, chunk.first_line_no, len(chunk.lines), trace=tap)]
 
     def _submit_records(self, recs: Records, name: str) -> list[_Worker]:

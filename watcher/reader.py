@@ -104,7 +104,8 @@ class FileReader:
         if pool is not None and on_result is not None:
             from watcher.pooled import PooledWriter  # only with worker processes
 
-            self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result)
+            self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result,
+                                       commit_due=self._commit_midway)  # fmt: skip
         self.sinks = sink_writer(settings, self.outbox, telemetry.sinks, on_spool)
         self.writer.sinks = self.sinks
         self._on_commit = on_commit
@@ -357,6 +358,18 @@ class FileReader:
     def _commit_outbox_reset(self, rel: str, size: int, dev: int, ino: int) -> None:
         """Make a fresh outbox file's identity durable before anything is written to it."""
         self._store_commit([], {rel: (size, dev, ino)}, [], forget=(), copies=())
+
+    def _commit_midway(self, fd: int, tracked: TrackedFile) -> None:
+        """Commit in the middle of a file when enough is pending (worker processes route
+        the chunks sent ahead meanwhile, so the fsync leaves them no time idle).
+
+        What it records is what has been applied: `tracked` with the tail at its offset.
+        """
+        if self.writer.pending_bytes < COMMIT_BYTES:
+            return
+        tracked.tail = tail_at(fd, tracked.offset)
+        self._touched[tracked.key] = tracked
+        self.commit()
 
     def commit(self) -> None:
         """fsync the outbox, then one transaction: checkpoints, outbox sizes, dead letters."""

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from processors.inputs import decode_lines
 from store.checkpoints import TrackedFile
 from watcher.filters import PathFilter, is_eligible_name
 
@@ -40,6 +41,12 @@ class Chunk:
     skipped: list[tuple[int, int]]  # (line number, bytes) of lines over max_line_bytes
     skipping: bool  # inside an over-long line whose end has not been written yet
     raw: bytes = b""  # the bytes of `lines` when they all end with a newline
+    undecoded: int = 0  # lines left in `raw` only (read_chunk(decode=False))
+
+    @property
+    def count(self) -> int:
+        """How many lines the chunk holds, decoded or not."""
+        return len(self.lines) or self.undecoded
 
 
 def scan(
@@ -146,16 +153,6 @@ def check_identity(fd: int, tracked: TrackedFile, size: int) -> str:
     return "same"
 
 
-def decode_lines(data: bytes) -> list[str]:
-    """Complete lines (data ends with a newline) as text; invalid UTF-8 becomes U+FFFD."""
-    text = data.decode("utf-8", "replace")
-    lines = text.split("\n")
-    lines.pop()
-    if "\r" in text:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-    return lines
-
-
 def read_chunk(
     fd: int,
     tracked: TrackedFile,
@@ -164,6 +161,7 @@ def read_chunk(
     final: bool,
     chunk_bytes: int = CHUNK_BYTES,
     size: int | None = None,
+    decode: bool = True,
 ) -> Chunk:
     """Read complete lines after tracked.offset: at most about one chunk of them.
 
@@ -174,6 +172,9 @@ def read_chunk(
     holds no lines when the file has nothing complete to give, or when the only thing
     read was an over-long line, which is skipped and reported in `skipped`. With
     `final` (idle timeout, --once) a last line without a newline counts as complete.
+
+    With `decode` False, complete lines that cannot hold an over-long one are left as
+    bytes in `raw` (counted in `undecoded`): worker processes decode them.
     """
     offset, consumed = tracked.offset, tracked.lines
     if tracked.state == "skipping":
@@ -194,7 +195,12 @@ def read_chunk(
                 return Chunk([], consumed + 1, offset, consumed, [], False)
             lines = decode_lines(data + b"\n")
             return Chunk(lines, consumed + 1, offset + len(data), consumed + 1, [], False)
-    return _complete_lines(data[: nl + 1], offset, consumed, max_line_bytes)
+    complete = data[: nl + 1]
+    if not decode and len(complete) <= max_line_bytes:
+        count = complete.count(b"\n")
+        end = offset + len(complete)
+        return Chunk([], consumed + 1, end, consumed + count, [], False, complete, count)
+    return _complete_lines(complete, offset, consumed, max_line_bytes)
 
 
 def _complete_lines(complete: bytes, offset: int, consumed: int, max_line_bytes: int) -> Chunk:

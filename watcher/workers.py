@@ -154,9 +154,10 @@ class WorkerPool:
         *,
         trace: bool = False,
         runs: tuple[tuple[int, int], ...] = (),
+        raw: bool = False,
     ) -> _Worker:
         self._seq += 1
-        job = Job(self._seq, data, file, first_line_no, count, trace, runs)
+        job = Job(self._seq, data, file, first_line_no, count, trace, runs, raw)
         w = self.workers[self._next]
         self._next = (self._next + 1) % self.n
         w.pending.append(job)
