@@ -8,6 +8,10 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check
 ARGS ?=
+# The suite runs in this many pytest processes (pytest-xdist), a test file per process at
+# a time: most tests wait on a daemon subprocess, so two halve the wall time on 2 cores.
+# TEST_JOBS=0 runs it in one process.
+TEST_JOBS ?= 2
 
 .PHONY: run test lint bench clean venv soak
 
@@ -36,10 +40,10 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/mypy .
 
 test: $(TEST_STAMP) lint
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(ARGS)
 
-# The engine against a bare loop; the default pipeline against the trivial one; start-up.
-# Workers 1 against 2: not measured yet (the daemon has no --workers option).
+# The engine against a bare loop; the default pipeline against the trivial one (and with
+# --trace); start-up to the first line and to READY=1; --workers 1 against 2.
 bench: $(RUN_STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_pipelines.py

@@ -45,7 +45,7 @@ def test_run_installs_the_project_without_the_test_tools(tmp_path: Path) -> None
 def test_test_installs_the_test_extras(tmp_path: Path) -> None:
     commands = dry_run(project(tmp_path), "test")
     assert "-e '.[test]'" in commands
-    assert "pytest" in commands
+    assert "pytest" in commands and "-n 2 --dist loadfile" in commands
 
 
 def test_run_after_test_installs_nothing(tmp_path: Path) -> None:
