@@ -10,17 +10,10 @@ import sys
 
 from watcher.forkserver import start_early
 
-# `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
-SUBCOMMANDS = {
-    "check": "processors.checkcmd",
-    "test": "processors.pipetest",
-    "tap": "web.tapclient",
-}
-
 # Worker processes fork from a server process. Started here, before the imports below
 # (when this is the daemon and its settings ask for workers), its own start overlaps
 # them on the other core instead of delaying the first routed chunk.
-start_early(sys.argv[0], sys.argv[1:], set(SUBCOMMANDS))
+start_early(sys.argv[0], sys.argv[1:])
 
 import contextlib
 import dataclasses
@@ -76,6 +69,12 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 # The soft limit of open files the daemon raises itself to (within the hard limit).
 OPEN_FILES_WANTED = 65536
+# `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
+SUBCOMMANDS = {
+    "check": "processors.checkcmd",
+    "test": "processors.pipetest",
+    "tap": "web.tapclient",
+}
 
 
 def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:

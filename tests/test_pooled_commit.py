@@ -4,6 +4,8 @@ after such a commit, then a restart: every line reaches the outbox once, in orde
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ from reader_fixtures import Reader
 
 from processors.options import Settings
 from store.checkpoints import CheckpointStore
+from store.outbox import Outbox
 from watcher import pooled, reader
+from watcher.faults import SharedFault
 from watcher.workers import WorkerPool, worker_spec
 
 
@@ -77,3 +81,48 @@ def test_a_crash_after_a_commit_in_the_middle_of_a_file_loses_and_doubles_nothin
     finally:
         r.reader.close()
     assert r.outbox("a.log") == [f"line {i:06d}" for i in range(20_000)]
+
+
+@pytest.mark.parametrize("where", ["outbox sync", "checkpoint commit"])
+def test_a_commit_in_the_middle_of_a_file_that_fails_loses_and_doubles_nothing(
+    tmp_path: Path, pool: WorkerPool, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A full disk at the outbox's fsync, or a database locked by another program, at
+    the commit made while the workers hold chunks sent ahead: the engine's pause drops
+    the reader and opens a new one over the same workers, which give back the results
+    still owed to the old one first."""
+    monkeypatch.setattr(pooled, "POOL_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(reader, "COMMIT_BYTES", 32 * 1024)
+    r = Reader(tmp_path, reader_args={"pool": pool, "on_result": lambda result: None})
+    log = r.settings.inbox / "a.log"
+    append(log, 0, 20_000)
+    fails = [0]
+    real_commit = CheckpointStore.commit
+
+    def full_disk(self: Outbox) -> list[str]:
+        fails[0] += 1
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def locked(self: CheckpointStore, files: Any, *args: Any, **kwargs: Any) -> None:
+        if not files:  # a fresh outbox file's identity, made durable before it is written
+            return real_commit(self, files, *args, **kwargs)
+        fails[0] += 1
+        raise sqlite3.OperationalError("database is locked")
+
+    if where == "outbox sync":
+        monkeypatch.setattr(Outbox, "sync", full_disk)
+    else:
+        monkeypatch.setattr(CheckpointStore, "commit", locked)
+    with pytest.raises(SharedFault) as failed:
+        r.pass_()
+    assert fails[0] == 1
+    assert any(entry.name == "_commit_midway" for entry in failed.traceback), "failed midway"
+    monkeypatch.undo()
+    r.reader.close()
+    r.reader = r.open()
+    try:
+        r.pass_()
+    finally:
+        r.reader.close()
+    assert r.outbox("a.log") == [f"line {i:06d}" for i in range(20_000)]
+    assert all(not w.pending for w in pool.workers), "the workers' queues are in step"

@@ -35,13 +35,14 @@ def worker_context() -> Any:
     return ctx
 
 
-def start_early(program: str, argv: list[str], subcommands: set[str]) -> bool:
+def start_early(program: str, argv: list[str]) -> bool:
     """Start the server now if this is the daemon and its settings ask for workers.
 
-    Settings are read quietly: a bad option or config is reported by main(), once.
-    Returns whether the server was started.
+    Settings are read quietly: a bad option or config is reported by main(), once, and
+    a subcommand (`inboxd check ...`) is not an option of the daemon's, so it starts
+    nothing either. Returns whether the server was started.
     """
-    if Path(program).name not in PROGRAM_NAMES or (argv and argv[0] in subcommands):
+    if Path(program).name not in PROGRAM_NAMES:
         return False
     quiet = io.StringIO()
     try:
