@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from watcher.forkserver import start_early
+from watcher.forkserver import ensure_server, start_early
 
 # Worker processes fork from a server process. Started here, before the imports below
 # (when this is the daemon and its settings ask for workers), its own start overlaps
@@ -382,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             allow_redelivery=settings.allow_redelivery,
         )
         check_sqlite_sinks(settings.sinks, settings.state_dir)
+        if settings.workers > 1:
+            ensure_server()
         teardown = start_logging(settings)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)

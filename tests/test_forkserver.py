@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from daemon_fixtures import REPO, daemon_env, run_cli, write_config
+from daemon_fixtures import REPO, daemon_env, dir_args, run_cli, write_config
 
 # Run in a fresh interpreter: does importing `daemon` with this argv start the server,
 # before main() is called? Prints the server's count among this process's children.
@@ -73,3 +73,23 @@ def test_a_bad_option_with_workers_is_reported_once(tmp_path: Path) -> None:
     done = run_cli("--workers", "2", "--config", str(missing))
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and str(missing) in done.stderr
+
+
+@pytest.mark.parametrize("mode", [["--once"], ["--port", "0"]])
+def test_a_temporary_folder_the_server_cannot_use_exits_2_with_one_line(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    """The server's socket lives under TMPDIR: a path too long for a socket's address
+    (108 bytes) stops it. One line naming the folder, exit 2, nothing routed."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "a.log").write_text("one\n")
+    done = run_cli(*dir_args(tmp_path), "--workers", "2", *mode, env={"TMPDIR": str(deep)})
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert "cannot start the worker processes" in done.stderr and str(deep) in done.stderr
+    assert not (tmp_path / "outbox" / "a.log").exists()
+    ok = run_cli(*dir_args(tmp_path), "--workers", "2", "--once")  # the usual TMPDIR
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "outbox" / "a.log").read_text() == "one\n"

@@ -12,9 +12,11 @@ import contextlib
 import io
 import multiprocessing
 import multiprocessing.forkserver
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from processors.errors import ConfigError
 from processors.options import settings_from
 
 # The module the server imports before it forks any worker.
@@ -52,6 +54,25 @@ def start_early(program: str, argv: list[str]) -> bool:
         return False
     if settings.workers < 2:
         return False
-    worker_context()
-    multiprocessing.forkserver.ensure_running()
+    try:
+        ensure_server()
+    except ConfigError:  # main() says it
+        return False
     return True
+
+
+def ensure_server() -> None:
+    """Start the server unless it runs; ConfigError naming the problem when it cannot.
+
+    The server listens on a socket in a new folder under the temporary folder
+    (TMPDIR): a folder that cannot be written, or whose path is too long for a socket's
+    address (108 bytes), stops it.
+    """
+    worker_context()
+    try:
+        multiprocessing.forkserver.ensure_running()
+    except OSError as exc:
+        raise ConfigError(
+            f"workers: cannot start the worker processes: {exc.strerror or exc} "
+            f"(temporary folder {tempfile.gettempdir()}; TMPDIR sets it)"
+        ) from exc
