@@ -51,12 +51,27 @@ def checkpoint(root: Path) -> int:
         store.close()
 
 
+def midway_reader(tmp_path: Path, pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> Reader:
+    """A reader over `pool` with small chunks, so that a commit falls due mid-file."""
+    monkeypatch.setattr(pooled, "POOL_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(reader, "COMMIT_BYTES", 32 * 1024)
+    return Reader(tmp_path, reader_args={"pool": pool, "on_result": lambda result: None})
+
+
+def restart_and_read(r: Reader) -> None:
+    """A new reader from the checkpoints, as the daemon's restart or pause makes, over
+    the same workers; it reads what is left."""
+    r.reader = r.open()
+    try:
+        r.pass_()
+    finally:
+        r.reader.close()
+
+
 def test_a_crash_after_a_commit_in_the_middle_of_a_file_loses_and_doubles_nothing(
     tmp_path: Path, pool: WorkerPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pooled, "POOL_CHUNK_BYTES", 4096)
-    monkeypatch.setattr(reader, "COMMIT_BYTES", 32 * 1024)
-    r = Reader(tmp_path, reader_args={"pool": pool, "on_result": lambda result: None})
+    r = midway_reader(tmp_path, pool, monkeypatch)
     log = r.settings.inbox / "a.log"
     append(log, 0, 1000)
     r.pass_()  # the checkpoint now holds the tail of the first 1,000 lines
@@ -75,11 +90,7 @@ def test_a_crash_after_a_commit_in_the_middle_of_a_file_loses_and_doubles_nothin
     r.reader.close()
     monkeypatch.undo()
     assert first < checkpoint(tmp_path) < log.stat().st_size, "committed in the middle"
-    r.reader = r.open()
-    try:
-        r.pass_()
-    finally:
-        r.reader.close()
+    restart_and_read(r)
     assert r.outbox("a.log") == [f"line {i:06d}" for i in range(20_000)]
 
 
@@ -91,9 +102,7 @@ def test_a_commit_in_the_middle_of_a_file_that_fails_loses_and_doubles_nothing(
     the commit made while the workers hold chunks sent ahead: the engine's pause drops
     the reader and opens a new one over the same workers, which give back the results
     still owed to the old one first."""
-    monkeypatch.setattr(pooled, "POOL_CHUNK_BYTES", 4096)
-    monkeypatch.setattr(reader, "COMMIT_BYTES", 32 * 1024)
-    r = Reader(tmp_path, reader_args={"pool": pool, "on_result": lambda result: None})
+    r = midway_reader(tmp_path, pool, monkeypatch)
     log = r.settings.inbox / "a.log"
     append(log, 0, 20_000)
     fails = [0]
@@ -119,10 +128,6 @@ def test_a_commit_in_the_middle_of_a_file_that_fails_loses_and_doubles_nothing(
     assert any(entry.name == "_commit_midway" for entry in failed.traceback), "failed midway"
     monkeypatch.undo()
     r.reader.close()
-    r.reader = r.open()
-    try:
-        r.pass_()
-    finally:
-        r.reader.close()
+    restart_and_read(r)
     assert r.outbox("a.log") == [f"line {i:06d}" for i in range(20_000)]
     assert all(not w.pending for w in pool.workers), "the workers' queues are in step"

@@ -213,28 +213,13 @@ def worker_pids(pid: int | None) -> list[int]:
     return [w for server in server_pids(pid) for w in children(server)]
 
 
-def test_a_worker_killed_with_kill_9_is_replaced_and_nothing_is_lost(
-    tmp_path: Path, make_daemon: MakeDaemon
+@pytest.mark.parametrize("victim", ["worker", "fork server"])
+def test_a_worker_or_the_fork_server_killed_with_kill_9_loses_and_doubles_nothing(
+    tmp_path: Path, make_daemon: MakeDaemon, victim: str
 ) -> None:
-    d = make_daemon(config=write_config(tmp_path / "conf", workers=2)).start()
-    pid = d.proc.pid if d.proc is not None else None
-    pids = wait_for(lambda: len(worker_pids(pid)) == 2 and worker_pids(pid), 20, "two workers")
-    written = [f"line {i}" for i in range(300_000)]
-    (d.inbox / "big.log").write_text("".join(x + "\n" for x in written))
-    wait_for(lambda: sum(outbox_counter(d.outbox).values()) > 10_000, 20, "lines flowing")
-    os.kill(pids[0], signal.SIGKILL)
-    wait_for(lambda: outbox_counter(d.outbox) == Counter(written), 60, "every line once")
-    assert d.is_running()
-    replaced = wait_for(lambda: len(worker_pids(pid)) == 2 and worker_pids(pid), 20, "replaced")
-    assert pids[0] not in replaced
-    d.stop()
-
-
-def test_the_fork_server_killed_with_kill_9_takes_its_workers_and_all_come_back(
-    tmp_path: Path, make_daemon: MakeDaemon
-) -> None:
-    """The workers are the server's children and die with it: the daemon starts a new
-    server and new workers, and re-routes what the dead ones held."""
+    """A worker killed is started again. The workers are the fork server's children and
+    die with it: the daemon then starts a new server and new workers. Either way what
+    the dead ones held is routed again."""
     d = make_daemon(config=write_config(tmp_path / "conf", workers=2)).start()
     pid = d.proc.pid if d.proc is not None else None
     pids = wait_for(lambda: len(worker_pids(pid)) == 2 and worker_pids(pid), 20, "two workers")
@@ -242,11 +227,14 @@ def test_the_fork_server_killed_with_kill_9_takes_its_workers_and_all_come_back(
     written = [f"line {i}" for i in range(300_000)]
     (d.inbox / "big.log").write_text("".join(x + "\n" for x in written))
     wait_for(lambda: sum(outbox_counter(d.outbox).values()) > 10_000, 20, "lines flowing")
-    os.kill(server[0], signal.SIGKILL)
+    os.kill(pids[0] if victim == "worker" else server[0], signal.SIGKILL)
     wait_for(lambda: outbox_counter(d.outbox) == Counter(written), 60, "every line once")
     assert d.is_running()
     replaced = wait_for(lambda: len(worker_pids(pid)) == 2 and worker_pids(pid), 20, "replaced")
-    assert not set(pids) & set(replaced) and server_pids(pid) != server
+    if victim == "worker":
+        assert pids[0] not in replaced and pids[1] in replaced
+    else:
+        assert not set(pids) & set(replaced) and server_pids(pid) != server
     more = [f"more {i}" for i in range(1000)]
     (d.inbox / "more.log").write_text("".join(x + "\n" for x in more))
     wait_for(lambda: outbox_counter(d.outbox) == Counter(written + more), 30, "after it too")
