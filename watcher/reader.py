@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
+import sqlite_utils
+
 from processors.inputs import Multiline
 from processors.options import Settings
 from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
@@ -357,7 +359,8 @@ class FileReader:
 
     def _commit_outbox_reset(self, rel: str, size: int, dev: int, ino: int) -> None:
         """Make a fresh outbox file's identity durable before anything is written to it."""
-        self._store_commit([], {rel: (size, dev, ino)}, [], forget=(), copies=())
+        # Only the outbox entry: the sinks' lines go with the commit that covers them, once.
+        self._store_commit([], {rel: (size, dev, ino)}, [], forget=(), copies=(), extra=None)
 
     def _commit_midway(self, fd: int, tracked: TrackedFile) -> None:
         """Commit in the middle of a file when enough is pending (worker processes route
@@ -385,8 +388,9 @@ class FileReader:
         if sinks is not None:
             sinks.before_commit()
         self._store_commit(
-            list(self._touched.values()), entries, dead, forget=self._forget, copies=self.copies.new
-        )
+            list(self._touched.values()), entries, dead, forget=self._forget,
+            copies=self.copies.new, extra=sinks.in_commit if sinks is not None else None,
+        )  # fmt: skip
         if sinks is not None:
             sinks.committed()
         self._touched.clear()
@@ -405,8 +409,8 @@ class FileReader:
         *,
         forget: Iterable[tuple[int, int]],
         copies: Iterable[CopySource],
+        extra: Callable[[sqlite_utils.Database], None] | None,
     ) -> None:
-        extra = self.sinks.in_commit if self.sinks is not None else None
         try:
             self.store.commit(files, entries, dead, now=time.time(), forget=forget, copies=copies,
                               extra=extra)  # fmt: skip
