@@ -34,11 +34,11 @@ from processors.errors import ConfigError, InboxdError
 from processors.options import VERSION, Settings, settings_from
 from processors.pipeline import Pipeline, add_import_path, load_pipeline
 from processors.router import Router
+from sinks.registry import check_sinks
 from store.flush import Flusher, flush_once
 from store.health import DEGRADED
 from store.logs import setup_logging
 from store.sinkboard import SinkBoard
-from store.sinkdb import check_sqlite_sinks
 from store.statemark import check_state
 from store.tap import TapHub
 from store.telemetry import Telemetry
@@ -49,8 +49,8 @@ from watcher.sdnotify import Notifier
 from web.startup import announce
 
 if TYPE_CHECKING:
+    from sinks.senders import Senders
     from watcher.observer import InboxWatcher
-    from watcher.senders import Senders
     from web.server import WebServer
 
 log = logging.getLogger("inboxd")
@@ -209,9 +209,14 @@ class Parts:
 
 
 def make_senders(settings: Settings, telemetry: Telemetry) -> Senders:
-    from watcher.senders import Senders  # http.client and threads only with http sinks
+    from processors.batch import Keeper
+    from sinks.base import SenderContext
+    from sinks.senders import Senders  # clients and threads only with spooled sinks
 
-    return Senders(settings.sinks, telemetry.sinks, settings.db_path)
+    keeper = Keeper(settings.keep_lines)
+    ctx = SenderContext(telemetry.sinks, settings.db_path, VERSION,
+                        keep_line=lambda line: keeper.line(line, whole=True))  # fmt: skip
+    return Senders(settings.sinks, ctx)
 
 
 def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> Parts:
@@ -381,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.db_path,
             allow_redelivery=settings.allow_redelivery,
         )
-        check_sqlite_sinks(settings.sinks, settings.state_dir)
+        for warning in check_sinks(settings.sinks, settings.state_dir, strict=True):
+            print(f"inboxd: warning: {warning}", file=sys.stderr)
         if settings.workers > 1:
             ensure_server()
         teardown = start_logging(settings)

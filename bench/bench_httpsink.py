@@ -27,11 +27,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from store import spool  # noqa: E402
+from sinks import spool  # noqa: E402
+from sinks.http import HttpSpec, http_sender  # noqa: E402
 from store.db import connect, ensure_schema, transaction  # noqa: E402
 from store.sinkboard import SinkBoard  # noqa: E402
-from store.sinkconf import SinkSpec  # noqa: E402
-from watcher.httpsink import HttpSender  # noqa: E402
 
 SPOOL_CHUNK = 5_000  # lines a transaction, about what one commit of the engine holds
 
@@ -116,10 +115,10 @@ def run(lines: int, batch: int, in_process: bool) -> None:
                                     text=True)  # fmt: skip
             assert proc.stdout is not None
             port = int(proc.stdout.readline())
-        spec = SinkSpec("hook", "http", url=f"http://127.0.0.1:{port}/ingest", batch=batch)
+        spec = HttpSpec("hook", "http", url=f"http://127.0.0.1:{port}/ingest", batch=batch)
         board = SinkBoard((spec,))
         t0 = time.perf_counter()
-        done = HttpSender(spec, board, db_path).drain(600.0)
+        done = http_sender(spec, board, db_path).drain(600.0)
         elapsed = time.perf_counter() - t0
         got = stats(port)
     finally:

@@ -14,6 +14,7 @@ from typing import TextIO
 from processors.errors import ConfigError
 from processors.options import Settings, settings_from
 from processors.pipeline import END, Node, Pipeline, add_import_path, load_pipeline
+from sinks.registry import check_sinks
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -96,6 +97,7 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     try:
         settings, pipeline = load_config(parsed.config)
         tests = read_tests(settings)
+        warnings = check_sinks(settings.sinks, settings.state_dir, strict=False)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -103,6 +105,8 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     if tests:
         lines.append(f"tests: {len(tests)} [[test]] tables (run them with `inboxd test`)")
     print("\n".join(lines), file=out or sys.stdout)
+    for warning in warnings:
+        print(f"inboxd: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from processors.errors import ConfigError
 from processors.inputs import InputRule, parse_inputs
-from store.sinkconf import SinkSpec, parse_sinks
+from sinks.base import SinkSpec
+from sinks.registry import parse_sinks
 
 VERSION = "0.1.0"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

@@ -1,7 +1,7 @@
 """What each sink has done: lines delivered, errors, lines waiting, and its state.
 
 Thread-safety: the processing thread counts what it delivers to the file, sqlite and
-stdout sinks at each commit; an http sink's sender thread counts its own deliveries and
+stdout sinks at each commit; a spooled sink's sender thread counts its own deliveries and
 failures; the web thread and the metrics collector take snapshots. One lock guards all.
 """
 
@@ -9,15 +9,30 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from store.health import DEGRADED, OK, HealthBoard
-from store.sinkconf import SinkSpec
 
 # --once: how long a failing sink is given to come back before the run ends without it
 # (its lines stay where they are: in the spool, or unread past the checkpoint).
 ONCE_FAILING_GRACE_S = 10.0
+
+
+class Described(Protocol):
+    """What the board needs of a sink's spec (sinks/base.py SinkSpec)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def max_pending(self) -> int: ...
+
+    def describe(self, outbox: str, state_dir: str) -> str: ...
 
 
 @dataclass(slots=True)
@@ -35,14 +50,16 @@ class SinkFigures:
 
 
 class SinkBoard:
-    def __init__(self, specs: tuple[SinkSpec, ...] = (), health: HealthBoard | None = None,
+    def __init__(self, specs: Iterable[Described] = (), health: HealthBoard | None = None,
                  *, outbox: str = "outbox", state_dir: str = "var") -> None:  # fmt: skip
         self._lock = threading.Lock()
         self._health = health
+        specs = list(specs)
         self._figures: dict[str, SinkFigures] = {
             s.name: SinkFigures(s.name, s.type, s.describe(outbox, state_dir)) for s in specs
         }
-        self.specs = {s.name: s for s in specs}
+        # A spooled sink's limit: reading pauses while it holds that many lines (0: none).
+        self._limits = {s.name: s.max_pending for s in specs}
 
     @property
     def names(self) -> list[str]:
@@ -93,19 +110,19 @@ class SinkBoard:
     def blocked(self) -> str | None:
         """Why reading must pause (back-pressure), or None.
 
-        An http sink that is failing, or whose spool holds `max_pending` lines or more,
-        holds reading back: nothing moves past a checkpoint while its lines cannot go
-        out. (A file, sqlite or stdout sink that cannot be written stops the commit
-        itself: the engine pauses as for a full disk, and retries.)
+        A spooled sink (http, nats) that is failing, or whose spool holds `max_pending`
+        lines or more, holds reading back: nothing moves past a checkpoint while its lines
+        cannot go out. (A file, sqlite or stdout sink that cannot be written stops the
+        commit itself: the engine pauses as for a full disk, and retries.)
         """
         with self._lock:
             for name, f in self._figures.items():
-                if f.type != "http":
+                limit = self._limits[name]
+                if not limit:
                     continue
                 if f.status != OK:
                     return f"sink {name} is failing: {f.reason}"
-                limit = self.specs[name].max_pending if f.type == "http" else 0
-                if limit and f.pending >= limit:
+                if f.pending >= limit:
                     return f"sink {name} has {f.pending} lines waiting (max_pending {limit})"
         return None
 

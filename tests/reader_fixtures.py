@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from processors.options import Settings
+from sinks.outbox import recover
 from store.checkpoints import CheckpointStore
-from store.outbox import recover
 from store.sinkboard import SinkBoard
 from store.telemetry import Telemetry
 from watcher.reader import FileReader

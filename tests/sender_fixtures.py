@@ -12,12 +12,13 @@ from typing import Any, NamedTuple
 import pytest
 from http_receiver import Receiver, Request
 
-from store import spool
+from processors.options import VERSION
+from sinks import spool
+from sinks.http import HttpSpec, http_sender
+from sinks.sender import SpoolSender
 from store.db import connect, ensure_schema, transaction
 from store.health import HealthBoard
 from store.sinkboard import SinkBoard
-from store.sinkconf import SinkSpec
-from watcher.httpsink import HttpSender
 
 REPO = Path(__file__).resolve().parent.parent
 INSTANCE = "0123456789abcdef"
@@ -44,8 +45,8 @@ class Parts(NamedTuple):
     health: HealthBoard
 
 
-def senders_made() -> Iterator[list[HttpSender]]:
-    senders: list[HttpSender] = []
+def senders_made() -> Iterator[list[SpoolSender]]:
+    senders: list[SpoolSender] = []
     yield senders
     for s in senders:
         s.stop()
@@ -54,12 +55,16 @@ def senders_made() -> Iterator[list[HttpSender]]:
             s.close()
 
 
-def make(made: list[HttpSender], db_path: Path, url: str, **spec: Any) -> tuple[HttpSender, Parts]:
-    opts = {"batch": 5, "timeout": 2.0, "max_pending": 1000} | spec
-    sink = SinkSpec(SINK, "http", url=url, **opts)
+def make(
+    made: list[SpoolSender], db_path: Path, url: str, **spec: Any
+) -> tuple[SpoolSender, Parts]:
+    opts = {"batch": 5, "timeout": 2.0, "pending_limit": 1000} | spec
+    sink = HttpSpec(SINK, "http", url=url, **opts)
     health = HealthBoard()
     board = SinkBoard((sink,), health)
-    sender = HttpSender(sink, board, db_path, jitter=lambda: 0.5, busy_timeout_ms=200)
+    sender = http_sender(
+        sink, board, db_path, version=VERSION, jitter=lambda: 0.5, busy_timeout_ms=200
+    )
     made.append(sender)
     return sender, Parts(board, health)
 
@@ -92,7 +97,7 @@ def lines_of(req: Request) -> list[str]:
     return [json.loads(x)["line"] for x in req.body.decode().splitlines()]
 
 
-def run_until_idle(sender: HttpSender, now: float = 0.0, limit: int = 50) -> float:
+def run_until_idle(sender: SpoolSender, now: float = 0.0, limit: int = 50) -> float:
     """Steps on a made-up clock: each wait is skipped by moving the clock on."""
     for _ in range(limit):
         delay = sender.step(now)

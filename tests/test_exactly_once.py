@@ -21,9 +21,9 @@ from reader_fixtures import Reader
 from processors.options import Settings
 from processors.pipeline import load_pipeline
 from processors.router import Router
+from sinks.outbox import Outbox
 from store.checkpoints import CheckpointStore
 from store.db import connect, transaction
-from store.outbox import Outbox
 from store.telemetry import Telemetry
 from watcher.engine import Engine
 

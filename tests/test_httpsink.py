@@ -26,11 +26,12 @@ from sender_fixtures import (
 )
 
 from processors.options import VERSION
-from store import spool
+from sinks import http as httpsink
+from sinks import spool
+from sinks.http import retry_after_s
+from sinks.sender import IDLE_POLL_S, SpoolSender, backoff_s
 from store.db import connect, transaction
 from store.health import DEGRADED, OK
-from watcher import httpsink
-from watcher.httpsink import IDLE_POLL_S, HttpSender, backoff_s, retry_after_s
 
 # -- the spool --------------------------------------------------------------------------
 
@@ -55,7 +56,7 @@ def test_spool_lines_writes_in_order_inside_the_callers_transaction(spool_db: Pa
 
 
 def test_batches_of_batch_lines_in_id_order_as_ndjson(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 12)
     add_lines(spool_db, 2, sink="elsewhere")
@@ -102,20 +103,20 @@ def test_ndjson_body_is_json_whatever_the_row_holds() -> None:
 
 
 def test_pending_is_counted_before_start_returns(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 7)
     receiver.plan = [("status", 503, {"Retry-After": "60"})]
-    sender, parts = make(made, spool_db, receiver.url, max_pending=7)
+    sender, parts = make(made, spool_db, receiver.url, pending_limit=7)
     sender.start()
     assert figures(parts)["pending"] == 7  # before the processing thread may spool more
 
 
 def test_user_agent_and_pending_figures(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 7)
-    sender, parts = make(made, spool_db, receiver.url, max_pending=7)
+    sender, parts = make(made, spool_db, receiver.url, pending_limit=7)
     sender.step(0.0)
     assert receiver.requests[0].headers["User-Agent"] == f"inboxd/{VERSION}"
     assert figures(parts)["pending"] == 2 and figures(parts)["lines"] == 5
@@ -126,7 +127,7 @@ def test_user_agent_and_pending_figures(
 
 
 def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 2)
     url = receiver.url.replace("http://", "http://ops:p%40ss@") + "&token=t0p"
@@ -142,7 +143,7 @@ def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown(
 
 
 def test_failures_then_recovery_deliver_every_line_once_per_key(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 13)
     receiver.plan = [("drop",), ("status", 503, {}), ("status", 500, {}), ("status", 400, {}),
@@ -173,7 +174,7 @@ def test_failures_then_recovery_deliver_every_line_once_per_key(
 
 
 def test_a_failing_sink_is_degraded_and_blocks_reading(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 3)
     receiver.plan = [("status", 503, {})]
@@ -191,7 +192,7 @@ def test_a_failing_sink_is_degraded_and_blocks_reading(
 
 
 def test_connection_refused_is_a_failure_with_its_reason(
-    made: list[HttpSender], spool_db: Path
+    made: list[SpoolSender], spool_db: Path
 ) -> None:
     add_lines(spool_db, 2)
     sender, parts = make(made, spool_db, f"http://127.0.0.1:{free_port()}/")
@@ -202,7 +203,7 @@ def test_connection_refused_is_a_failure_with_its_reason(
 
 
 def test_a_kept_alive_connection_closed_by_the_receiver_is_reopened(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 10)
     receiver.plan = [("status", 200, {}), ("drop",)]
@@ -214,7 +215,7 @@ def test_a_kept_alive_connection_closed_by_the_receiver_is_reopened(
 
 
 def test_retry_after_is_honoured_and_capped(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 3)
     receiver.plan = [("status", 503, {"Retry-After": "7"}),
@@ -242,7 +243,7 @@ def test_backoff_doubles_to_its_cap_with_jitter() -> None:
 # -- the database -------------------------------------------------------------------------
 
 
-def step_while_locked(sender: HttpSender, spool_db: Path, now: float) -> float:
+def step_while_locked(sender: SpoolSender, spool_db: Path, now: float) -> float:
     """One step while another program holds the database's write lock."""
     other = sqlite3.connect(spool_db, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
@@ -254,7 +255,7 @@ def step_while_locked(sender: HttpSender, spool_db: Path, now: float) -> float:
 
 
 def test_a_locked_database_is_a_failure_then_delivers(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 3)
     sender, parts = make(made, spool_db, receiver.url)

@@ -25,10 +25,10 @@ from sender_fixtures import (
     spooled,
 )
 
-from store import spool
+from sinks import sender as sendermod
+from sinks import spool
+from sinks.sender import SpoolSender
 from store.db import connect
-from watcher import httpsink
-from watcher.httpsink import HttpSender
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_a_recorded_batch_is_sent_first_with_its_key(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     """The state a crash leaves: a batch recorded (of another batch size), not acknowledged."""
     add_lines(spool_db, 10)
@@ -60,15 +60,16 @@ _CRASHING = """
 import sys
 from pathlib import Path
 from store.sinkboard import SinkBoard
-from store.sinkconf import SinkSpec
-from watcher.httpsink import HttpSender
-spec = SinkSpec("hook", "http", url=sys.argv[2], batch=5, timeout=30.0)
-HttpSender(spec, SinkBoard((spec,)), Path(sys.argv[1])).step(0.0)
+from sinks.http import HttpSpec
+from sinks.http import http_sender
+from sinks.sender import SpoolSender
+spec = HttpSpec("hook", "http", url=sys.argv[2], batch=5, timeout=30.0)
+http_sender(spec, SinkBoard((spec,)), Path(sys.argv[1])).step(0.0)
 """
 
 
 def test_killed_mid_post_the_next_sender_resends_the_same_batch(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 8)
     receiver.plan = [("hold",)]
@@ -96,9 +97,9 @@ def test_killed_mid_post_the_next_sender_resends_the_same_batch(
 
 
 def test_the_thread_delivers_when_nudged(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(httpsink, "IDLE_POLL_S", 60.0)  # only a nudge can wake it in time
+    monkeypatch.setattr(sendermod, "IDLE_POLL_S", 60.0)  # only a nudge can wake it in time
     sender, parts = make(made, spool_db, receiver.url)
     sender.start()
     sender.start()
@@ -117,7 +118,7 @@ def test_the_thread_delivers_when_nudged(
 
 
 def test_stop_is_prompt_during_backoff(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 3)
     receiver.plan = [("status", 503, {"Retry-After": "60"})]
@@ -132,7 +133,7 @@ def test_stop_is_prompt_during_backoff(
 
 
 def test_stop_during_a_slow_post_waits_at_most_the_timeout(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 3)
     receiver.plan = [("sleep", 30)]
@@ -147,7 +148,7 @@ def test_stop_during_a_slow_post_waits_at_most_the_timeout(
 
 
 def test_a_bug_in_the_thread_is_visible(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     sender, _ = make(made, spool_db, receiver.url)
     sender.start()
@@ -164,7 +165,7 @@ def test_a_bug_in_the_thread_is_visible(
 
 
 def test_drain_empties_the_spool_or_gives_up(
-    made: list[HttpSender], spool_db: Path, receiver: Receiver
+    made: list[SpoolSender], spool_db: Path, receiver: Receiver
 ) -> None:
     add_lines(spool_db, 12)
     sender, parts = make(made, spool_db, receiver.url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from store.outbox import Outbox, recover
+from sinks.outbox import Outbox, recover
 
 
 def test_append_creates_folders_and_reports_the_file_size(tmp_path: Path) -> None:

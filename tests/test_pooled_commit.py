@@ -14,8 +14,8 @@ import pytest
 from reader_fixtures import Reader
 
 from processors.options import Settings
+from sinks.outbox import Outbox
 from store.checkpoints import CheckpointStore
-from store.outbox import Outbox
 from watcher import pooled, reader
 from watcher.faults import SharedFault
 from watcher.workers import WorkerPool, worker_spec

@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from reader_fixtures import Reader
 
+from sinks.file import FileSpec
+from sinks.http import HttpSpec
+from sinks.sqlite import SqliteSpec
 from store.checkpoints import CheckpointStore
-from store.sinkconf import SinkSpec
 from watcher.writing import Routing
 
 SPECS = (
-    SinkSpec("alerts", "file", path="alerts/{file}"),
-    SinkSpec("rows", "sqlite", path="rows.db", table="lines"),
-    SinkSpec("hook", "http", url="http://127.0.0.1:9/"),
+    FileSpec("alerts", "file", path="alerts/{file}"),
+    SqliteSpec("rows", "sqlite", path="rows.db", table="lines"),
+    HttpSpec("hook", "http", url="http://127.0.0.1:9/"),
 )
 
 

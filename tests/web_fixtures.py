@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from sinks.file import FileSpec
+from sinks.http import HttpSpec
+from sinks.sqlite import SqliteSpec
 from store.db import connect, ensure_schema
 from store.records import ErrorRecord, FileStatus, TraceRecord
 from store.sinkboard import SinkBoard
-from store.sinkconf import SinkSpec
 from store.telemetry import Telemetry
 from web.app import ApiContext, create_app
 from web.server import WebServer
@@ -79,9 +81,9 @@ def populated_telemetry(*, trace_enabled: bool = True) -> Telemetry:
 
 
 SINK_SPECS = (
-    SinkSpec("alerts", "file", path="alerts/{file}"),
-    SinkSpec("rows", "sqlite", path="lines.db", table="lines"),
-    SinkSpec("hook", "http", url="http://127.0.0.1:9/ingest", batch=100),
+    FileSpec("alerts", "file", path="alerts/{file}"),
+    SqliteSpec("rows", "sqlite", path="lines.db", table="lines"),
+    HttpSpec("hook", "http", url="http://127.0.0.1:9/ingest", batch=100),
 )
 HOOK_REASON = "POST http://127.0.0.1:9/ingest: ConnectError: [Errno 111] Connection refused"
 

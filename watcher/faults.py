@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from store.checkpoints import TrackedFile
 from store.db import is_shared_fault as is_shared_db_fault
+from store.errors import SharedFault, reason_of
 from store.paths import shown
 from store.records import FileStatus, describe
 
@@ -26,15 +27,6 @@ log = logging.getLogger("inboxd.watcher")
 SHARED_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 60.0
-
-
-class SharedFault(Exception):
-    """A resource every file needs cannot be written now; `check` names it for /health."""
-
-    def __init__(self, check: str, reason: str) -> None:
-        super().__init__(reason)
-        self.check = check
-        self.reason = reason
 
 
 def is_shared_os_error(exc: BaseException) -> bool:
@@ -50,13 +42,6 @@ def as_shared(exc: BaseException, what: str) -> SharedFault | None:
     if isinstance(exc, OSError):
         return SharedFault("disk", reason_of(exc, what))
     return None
-
-
-def reason_of(exc: BaseException, where: str) -> str:
-    """`"<where>: <Type>: <text>"`, naming the path an OSError names."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{where}: {type(exc).__name__}: {exc.strerror}"
-    return f"{where}: {describe(exc)}"
 
 
 @dataclass(slots=True)
@@ -112,3 +97,17 @@ def file_statuses(
             out.append(FileStatus(shown(fault.rel), 0, 0, "error", shown(fault.outbox), 0,
                                   fault.since, fault.reason))  # fmt: skip
     return out
+
+
+__all__ = [
+    "FIRST_RETRY_S",
+    "MAX_RETRY_S",
+    "SHARED_ERRNOS",
+    "FaultBook",
+    "FileFault",
+    "SharedFault",
+    "as_shared",
+    "file_statuses",
+    "is_shared_os_error",
+    "reason_of",
+]

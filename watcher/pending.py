@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, cast
 
 from processors.options import Settings
 from processors.router import Routed
+from sinks.outbox import recover
 from store.checkpoints import CheckpointStore, OutboxState, TrackedFile
-from store.outbox import recover
 from store.records import DeadLetter, ErrorRecord, TraceBatch, TraceRecord
 from store.telemetry import Telemetry, merge_stats
 from watcher.faults import SharedFault, as_shared, reason_of

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from processors.inputs import Multiline
 from processors.worker import RECORD_SEP, Result
+from sinks.outbox import Outbox
 from store.checkpoints import TrackedFile
-from store.outbox import Outbox
 from store.paths import shown
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of

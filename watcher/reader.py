@@ -22,8 +22,9 @@ import sqlite_utils
 
 from processors.inputs import Multiline
 from processors.options import Settings
+from sinks.outbox import Outbox
+from sinks.writer import sink_writer
 from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
-from store.outbox import Outbox
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
@@ -41,7 +42,6 @@ from watcher.identity import Identities
 from watcher.inputs import InputFiles
 from watcher.multiline import InputRules, StartAtEnd, hold_timeout
 from watcher.poison import PoisonGuard
-from watcher.sinkwriter import sink_writer
 from watcher.tailer import scan, tail_at
 from watcher.writing import OutboxWriter, RouteFn
 
@@ -108,7 +108,8 @@ class FileReader:
 
             self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result,
                                        commit_due=self._commit_midway)  # fmt: skip
-        self.sinks = sink_writer(settings, self.outbox, telemetry.sinks, on_spool)
+        self.sinks = sink_writer(settings.sinks, self.outbox, telemetry.sinks,
+                                 str(settings.state_dir), on_spool)  # fmt: skip
         self.writer.sinks = self.sinks
         self._on_commit = on_commit
         self._touched: dict[tuple[int, int], TrackedFile] = {}

@@ -13,15 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 from processors.inputs import Multiline
+from sinks.outbox import Outbox
+from sinks.writer import SinkWriter
 from store.checkpoints import TrackedFile
-from store.outbox import Outbox
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, SinkLines
 from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
 from watcher.multiline import records_of, runs
 from watcher.poison import PoisonGuard
-from watcher.sinkwriter import SinkWriter
 from watcher.tailer import read_chunk
 
 log = logging.getLogger("inboxd.watcher")

@@ -1,4 +1,4 @@
-"""The spool of the http sinks: lines waiting in `inboxd.db` until a receiver took them.
+"""The spool of the http and nats sinks: lines waiting in `inboxd.db` until delivered.
 
 The processing thread adds a sink's lines inside the transaction that commits the
 checkpoints covering them (`spool_lines`), so a line is either spooled and past its
@@ -24,7 +24,8 @@ from typing import NamedTuple
 import sqlite_utils
 
 from store.db import transaction
-from store.paths import storable
+from store.paths import insert_storable, storable
+from store.records import DeadLetter
 from store.statemark import INSTANCE_KEY
 
 _INSERT = "INSERT INTO spool (sink, file, line_no, line) VALUES (?, ?, ?, ?)"
@@ -39,6 +40,7 @@ class Batch(NamedTuple):
     first_id: int
     last_id: int
     key: str
+    created: float = 0.0  # when it was recorded, before its first attempt (wall clock)
 
 
 def _raw(conn: sqlite_utils.Database | sqlite3.Connection) -> sqlite3.Connection:
@@ -106,9 +108,11 @@ def batch_key(instance: str, sink: str, first_id: int, last_id: int) -> str:
 def load_batch(db: sqlite_utils.Database, sink: str) -> Batch | None:
     """The batch recorded for `sink`, if one is waiting for its acknowledgement."""
     row = db.conn.execute(
-        "SELECT first_id, last_id, key FROM spool_batches WHERE sink = ?", (sink,)
+        "SELECT first_id, last_id, key, created FROM spool_batches WHERE sink = ?", (sink,)
     ).fetchone()
-    return None if row is None else Batch(sink, int(row[0]), int(row[1]), str(row[2]))
+    if row is None:
+        return None
+    return Batch(sink, int(row[0]), int(row[1]), str(row[2]), float(row[3] or 0.0))
 
 
 def batch_rows(db: sqlite_utils.Database, batch: Batch) -> list[SpoolRow]:
@@ -142,18 +146,29 @@ def take_batch(
         if not rows:
             return None
         first, last = rows[0][0], rows[-1][0]
-        batch = Batch(sink, first, last, batch_key(instance, sink, first, last))
+        batch = Batch(sink, first, last, batch_key(instance, sink, first, last), time.time())
         db.conn.execute(
             "INSERT INTO spool_batches (sink, first_id, last_id, key, created)"
             " VALUES (?, ?, ?, ?, ?)",
-            (sink, first, last, batch.key, time.time()),
+            (sink, first, last, batch.key, batch.created),
         )
     return batch, rows
 
 
-def ack_batch(db: sqlite_utils.Database, batch: Batch) -> int:
-    """The receiver took `batch`: delete its lines and its record; returns lines deleted."""
+def ack_batch(db: sqlite_utils.Database, batch: Batch, dead: Sequence[DeadLetter] = ()) -> int:
+    """The receiver took `batch`: delete its lines and its record; returns lines deleted.
+
+    `dead` are the batch's lines the receiver can never take (a line over a server's
+    size limit): they go to the dead-letter table in the same transaction.
+    """
     with transaction(db):
+        if dead:
+            insert_storable(
+                db,
+                "INSERT INTO deadletter (ts, file, line_no, tag, processor, message, line) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [tuple(d) for d in dead],
+            )
         cur = db.conn.execute(
             "DELETE FROM spool WHERE sink = ? AND id BETWEEN ? AND ?",
             (batch.sink, batch.first_id, batch.last_id),

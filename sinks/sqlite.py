@@ -12,16 +12,27 @@ Used by the processing thread only (the connection is its own).
 
 from __future__ import annotations
 
+import logging
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
 
+import sqlite_utils
+
+from sinks.base import Sink, SinkContext, SinkSpec
+from sinks.config import relative
+from store.checkpoints import CheckpointStore, write_sink_positions
 from store.db import connect
 from store.errors import ConfigError
-from store.sinkconf import SinkSpec
+
+log = logging.getLogger("inboxd.sinks")
 
 POSITION_TABLE = "inboxd_position"
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COLUMNS = ("ts", "file", "line_no", "line")
 Row = tuple[str, int | None, str]  # file, line number, line
 
@@ -157,17 +168,92 @@ def _text(value: str | None) -> str | None:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
-def check_sqlite_sinks(specs: Sequence[SinkSpec], state_dir: Path) -> None:
-    """At start-up: every sqlite sink's database opens and its table fits (ConfigError)."""
-    for spec in specs:
-        if spec.type != "sqlite":
-            continue
-        db = SinkDatabase(spec.name, state_dir / spec.path, spec.table)
+@dataclass(frozen=True, slots=True)
+class SqliteSpec(SinkSpec):
+    KEYS: ClassVar[tuple[str, ...]] = ("type", "path", "table")
+
+    path: str = ""  # relative to the state folder
+    table: str = "lines"
+
+    @classmethod
+    def parse(cls, name: str, table: dict[str, Any], where: str) -> SqliteSpec:
+        path = relative(table.get("path", f"{name}.db"), f"{where} path")
+        parts = PurePosixPath(path).parts
+        if parts[0] in ("logs", "inflight") or parts[0].startswith("inboxd."):
+            raise ConfigError(f"{where} path: {path!r} is inboxd's own; name another file")
+        table_name = table.get("table", "lines")
+        if not isinstance(table_name, str) or not _TABLE.match(table_name):
+            raise ConfigError(f"{where} table: expected an SQL name like lines, got {table_name!r}")
+        if table_name.startswith(("sqlite_", "inboxd_")):
+            raise ConfigError(f"{where} table: {table_name!r} is a reserved name")
+        return cls(name, "sqlite", path=path, table=table_name)
+
+    def describe(self, outbox: str, state_dir: str) -> str:
+        return f"sqlite sink {state_dir}/{self.path} table {self.table} (exactly-once)"
+
+    def check(self, state_dir: Path, *, strict: bool) -> str | None:
+        """The database opens and its table fits (ConfigError); `check` makes no file."""
+        if not strict:
+            return None
+        db = SinkDatabase(self.name, state_dir / self.path, self.table)
         try:
             db.open()
         except (sqlite3.Error, OSError) as exc:
             raise ConfigError(
-                f"[sinks.{spec.name}] path: cannot open {db.path}: {type(exc).__name__}: {exc}"
+                f"[sinks.{self.name}] path: cannot open {db.path}: {type(exc).__name__}: {exc}"
             ) from None
         finally:
             db.close()
+        return None
+
+    def build(self, ctx: SinkContext) -> SqliteSink:
+        return SqliteSink(self, ctx)
+
+
+class SqliteSink(Sink):
+    """Rows committed in the sink's database before the checkpoints, with the position
+    the state database then records in the same transaction as the checkpoints."""
+
+    def __init__(self, spec: SqliteSpec, ctx: SinkContext) -> None:
+        super().__init__(spec, ctx)
+        self.db = SinkDatabase(spec.name, ctx.state_dir / spec.path, spec.table)
+        self._rows: list[Row] = []
+        self._position: int | None = None
+
+    def open(self, store: CheckpointStore) -> dict[str, int]:
+        committed = store.sink_positions().get(self.name)
+        try:
+            position, deleted = self.db.reconcile(committed)
+        except (sqlite3.Error, OSError, ConfigError) as exc:
+            raise self.fault(exc) from exc
+        if deleted:
+            log.warning(
+                "sqlite sink cut back to its committed position",
+                extra={"event": "sink_recovered", "sink": self.name, "rows": deleted,
+                       "position": position},
+            )  # fmt: skip
+        return {} if committed == position else {self.name: position}
+
+    def add(self, outbox_rel: str, file: str, numbers: list[int], texts: list[str]) -> None:
+        self.count += len(texts)
+        self._rows.extend(zip([file] * len(texts), numbers, texts, strict=False))
+
+    def before_commit(self) -> None:
+        if not self._rows:
+            return
+        try:
+            self._position = self.db.write(self._rows)
+        except (sqlite3.Error, OSError) as exc:
+            raise self.fault(exc) from exc
+        self._rows = []
+
+    def in_commit(self, db: sqlite_utils.Database) -> None:
+        if self._position is not None:
+            write_sink_positions(db, {self.name: self._position})
+
+    def committed(self) -> bool:
+        self._position = None
+        return super().committed()
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,22 +1,21 @@
-"""The http sinks' sender threads, started, nudged and stopped together."""
+"""The spooled sinks' sender threads, started, nudged and stopped together."""
 
 from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
+from sinks.base import SenderContext, SinkSpec
+from sinks.registry import build_senders
 from store.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
-from store.sinkconf import SinkSpec
-from watcher.httpsink import HttpSender
 
 
 class Senders:
-    """One HttpSender per http sink; each owns its thread (DESIGN: whoever starts owns)."""
+    """One SpoolSender per spooled sink; each owns its thread (DESIGN: whoever starts owns)."""
 
-    def __init__(self, specs: tuple[SinkSpec, ...], board: SinkBoard, db_path: Path) -> None:
-        self.board = board
-        self.senders = [HttpSender(s, board, db_path) for s in specs if s.type == "http"]
+    def __init__(self, specs: tuple[SinkSpec, ...], ctx: SenderContext) -> None:
+        self.board: SinkBoard = ctx.board
+        self.senders = build_senders(specs, ctx)
 
     def __bool__(self) -> bool:
         return bool(self.senders)
@@ -41,19 +40,13 @@ class Senders:
         """False when a sender's thread died (a bug: the daemon exits so systemd restarts)."""
         return all(s.is_alive() for s in self.senders)
 
-    def dead(self) -> str | None:
-        for s in self.senders:
-            if not s.is_alive():
-                return f"sink {s.spec.name} sender: {s.error!r}"
-        return None
-
     def wait_delivered(self, stop: threading.Event | None = None) -> list[str]:
         """--once: wait until every spool is empty; returns the sinks given up on.
 
         A sink that keeps failing for ONCE_FAILING_GRACE_S is given up: its lines stay
         in the spool for the next run.
         """
-        names = [s.spec.name for s in self.senders]
+        names = [s.name for s in self.senders]
         failing_since: dict[str, float] = {}
         while True:
             now = time.monotonic()
