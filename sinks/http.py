@@ -154,6 +154,9 @@ class HttpTransport:
     def send(self, batch: spool.Batch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
         return self._post(ndjson_body(rows), batch.key)
 
+    def idle(self) -> None:
+        """A kept-alive connection needs nothing while idle."""
+
     def close(self) -> None:
         self._close_http()
 

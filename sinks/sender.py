@@ -53,6 +53,10 @@ class Transport(Protocol):
         """One attempt at `batch` (`instance`: the state database's identity)."""
         ...
 
+    def idle(self) -> None:
+        """The spool is empty: keep the connection alive (answer a server's pings)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -191,6 +195,7 @@ class SpoolSender:
         taken = spool.take_batch(db, self.name, self.batch_size, self.instance)
         if taken is None:
             self.idle = True
+            self.transport.idle()
             self._recovered()  # a database fault may have been the last word
             return IDLE_POLL_S
         self.idle = False
