@@ -21,8 +21,8 @@ BUSY_TIMEOUT_MS = 10_000
 _SHARED_FAULT_CODES = frozenset({5, 6, 8, 10, 13, 14})  # BUSY LOCKED READONLY IOERR FULL CANTOPEN
 
 SCHEMA = """
--- Lines for http sinks, committed with the checkpoints that cover them; a sink's
--- sender deletes them once the receiver acknowledged their batch.
+-- Lines for the spooled sinks (http, nats), committed with the checkpoints that cover
+-- them; a sink's sender deletes them once the receiver acknowledged their batch.
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL,
     file TEXT, line_no INTEGER, line TEXT NOT NULL

@@ -76,7 +76,7 @@ class Engine:
         on_spool: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        # Wakes the http sinks' senders after a commit spooled lines for them.
+        # Wakes the spooled sinks' senders after a commit spooled lines for them.
         self.on_spool = on_spool
         self.router = router
         self.telemetry = telemetry
@@ -254,7 +254,7 @@ class Engine:
         self._publish(reader, now)
 
     def _held_back(self, reader: FileReader, now: float) -> bool:
-        """Back-pressure: while an http sink cannot take more, nothing is read (so no
+        """Back-pressure: while a spooled sink (http, nats) cannot take more, nothing is read (so no
         checkpoint moves) until its sender catches up; the sink board says why."""
         if self.telemetry.sinks.blocked() is None:
             return False

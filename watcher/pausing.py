@@ -3,7 +3,7 @@ cannot take more lines. Used by the processing thread only.
 
 A shared fault (full disk, read-only file system, locked database, a sink that cannot
 be written) drops the reader; `FaultPause` says so on /health and when to try again.
-Back-pressure from an http sink keeps the reader but reads nothing until its sender
+Back-pressure from a spooled sink (http, nats) keeps the reader but reads nothing until its sender
 catches up (`SinkBoard.blocked`).
 """
 
@@ -61,7 +61,7 @@ class FaultPause:
 
 
 def wait_for_sinks(board: SinkBoard, commit: Callable[[], None], stop: threading.Event) -> None:
-    """--once: wait while an http sink's spool is full or it fails; one that fails for
+    """--once: wait while a spooled sink's spool is full or it fails; one that fails for
     ONCE_FAILING_GRACE_S stops the run (SharedFault: nothing is lost, the next run goes
     on from the checkpoints and the spool)."""
     failing_since: float | None = None

@@ -49,19 +49,19 @@ SINK_METRICS: tuple[tuple[str, str, type[CounterMetricFamily | GaugeMetricFamily
         "lines",
         CounterMetricFamily,
         "Lines the sink has delivered: made durable (file, sqlite), written (stdout) or "
-        "acknowledged by the server (http).",
+        "acknowledged by the server (http 2xx, nats PubAck).",
     ),
     (
         "inboxd_sink_errors_total",
         "errors",
         CounterMetricFamily,
-        "Failed deliveries of the sink: a write that faulted, a POST that failed.",
+        "Failed deliveries of the sink: a write that faulted, a POST or publish that failed.",
     ),
     (
         "inboxd_sink_pending_lines",
         "pending",
         GaugeMetricFamily,
-        "Lines accepted for the sink and not delivered yet (an http sink's spool).",
+        "Lines accepted for the sink and not delivered yet (an http or nats sink's spool).",
     ),
 )
 

@@ -73,7 +73,7 @@ class HealthDoc(_Doc):
 
 class SinkDoc(_Doc):
     name: str = Field(description="the sink's name in `[sinks.NAME]`, its tag")
-    type: str = Field(description="file, sqlite, http or stdout")
+    type: str = Field(description="file, sqlite, http, stdout or nats")
     target: str = Field(description="where its lines go, in one line")
     lines: int = Field(description="lines delivered since start")
     errors: int = Field(description="failed deliveries since start")
