@@ -239,7 +239,7 @@ class NatsTransport:
     def send(self, batch: spool.Batch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
         try:
             client, facts = self._connected()
-            prefix = f"{instance}:{self.spec.name}:{time.monotonic_ns()}:"
+            prefix = f"{instance}:{self.spec.name}:"
             messages, dead = self._messages(rows, prefix, facts)
             if time.time() - batch.created >= facts.duplicate_window_s * WINDOW_MARGIN:
                 messages = self._not_stored(client, messages, prefix)

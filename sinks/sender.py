@@ -208,6 +208,8 @@ class SpoolSender:
             return self._failed(now, outcome)
         dead = self._dead_letters(rows, outcome.dead)
         sent = spool.ack_batch(db, batch, dead)
+        if dead:
+            self.board.rejected(self.name, len(dead))
         self.board.delivered(self.name, sent - len(dead))
         self.board.add_pending(self.name, -sent)
         self._recovered()

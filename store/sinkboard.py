@@ -95,6 +95,12 @@ class SinkBoard:
             self._health.set("sinks", DEGRADED, f"sink {name}: {reason}", owner=name,
                              details={"sink": name})  # fmt: skip
 
+    def rejected(self, name: str, lines: int) -> None:
+        """`lines` the receiver can never take went to the dead letters: counted as errors,
+        the sink itself is fine."""
+        with self._lock:
+            self._figures[name].errors += lines
+
     def recovered(self, name: str) -> None:
         with self._lock:
             f = self._figures[name]
