@@ -352,6 +352,11 @@ class NatsTransport:
             )  # fmt: skip
         return 0
 
+    def idle(self) -> None:
+        """Let the client answer the server's pings, so a quiet sink keeps its connection."""
+        if self._client is not None:
+            self._client.service()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
