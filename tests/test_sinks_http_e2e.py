@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from daemon_fixtures import REPO, MakeDaemon, daemon_env, outbox_line_count, pause
+from http_exact_fixtures import write
 from http_receiver import Receiver
 from net_fixtures import wait_for
 
@@ -47,14 +48,6 @@ def delivered(r: Receiver) -> Counter[str]:
     for body in by_key.values():
         got.update(json.loads(x)["line"] for x in body.decode().splitlines())
     return got
-
-
-def write(path: Path, first: int, last: int) -> list[str]:
-    lines = [f"{path.stem} {i:05d}" for i in range(first, last)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write("".join(x + "\n" for x in lines))
-    return lines
 
 
 def test_a_failing_receiver_pauses_reading_and_loses_nothing(
