@@ -280,16 +280,17 @@ class NatsTransport:
     def _messages(
         self, rows: list[spool.SpoolRow], prefix: str, facts: StreamFacts
     ) -> tuple[list[Message], list[tuple[int, str]]]:
-        limit = facts.max_payload
-        if facts.max_msg_size > 0:
-            limit = min(limit, facts.max_msg_size)
+        limit, what = facts.max_payload, "the server's max_payload"
+        if 0 < facts.max_msg_size < limit:
+            limit, what = facts.max_msg_size, f"stream {facts.name}'s max_msg_size"
         messages: list[Message] = []
         dead: list[tuple[int, str]] = []
         spec = self.spec
         # A batch holds few files: their subject and header are made once each.
         per_file: dict[object, tuple[str, str]] = {}
         # The header block's size but for the line number (Nats-Msg-Id counted too).
-        base = headers_size({"Nats-Msg-Id": f"{prefix}0", "Inboxd-File": "", "Inboxd-Line": ""})
+        base = headers_size({"Nats-Msg-Id": f"{prefix}0", "Nats-Expected-Stream": spec.stream,
+                             "Inboxd-File": "", "Inboxd-Line": ""})  # fmt: skip
         for row_id, file, line_no, line in rows:
             known = per_file.get(file)
             if known is None:
@@ -301,8 +302,8 @@ class NatsTransport:
             number = "" if line_no is None else str(line_no)
             size = len(payload) + base + len(shown.encode()) + len(number) + len(str(row_id))
             if size > limit:
-                why = (f"MessageTooLarge: line of {len(payload)} bytes over the stream's "
-                       f"limit of {limit} bytes (sink {spec.name})")  # fmt: skip
+                why = (f"MessageTooLarge: line of {len(payload)} bytes, {size} with its headers, "
+                       f"over {what} of {limit} bytes (sink {spec.name})")  # fmt: skip
                 dead.append((row_id, why))
                 continue
             headers = {"Inboxd-File": shown, "Inboxd-Line": number}
