@@ -85,7 +85,8 @@ def stream_state(url: str, stream: str = STREAM, **auth: str) -> api.StreamState
 
     async def work(nc: Any) -> api.StreamState | None:
         try:
-            return (await nc.jetstream().stream_info(stream)).state
+            state: api.StreamState = (await nc.jetstream().stream_info(stream)).state
+            return state
         except nats.js.errors.NotFoundError:
             return None
 

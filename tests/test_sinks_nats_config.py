@@ -52,7 +52,9 @@ def test_defaults_and_a_full_table() -> None:
         ({"colour": "red"}, "colour: unknown key for a nats sink"),
     ],
 )
-def test_bad_tables_are_one_line_errors_naming_the_key(table: dict[str, object], words: str):
+def test_bad_tables_are_one_line_errors_naming_the_key(
+    table: dict[str, object], words: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         parse(**table)
     text = str(info.value)
