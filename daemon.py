@@ -37,6 +37,7 @@ from processors.router import Router
 from sinks.registry import check_sinks
 from store.flush import Flusher, flush_once
 from store.health import DEGRADED
+from store.lock import FolderLock, lock_folders
 from store.logs import setup_logging
 from store.sinkboard import SinkBoard
 from store.statemark import check_state
@@ -376,10 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[args[0]])
         return int(module.main(args[1:]))
+    locks: list[FolderLock] = []
     try:
         settings, pipeline = load(argv)
         if not settings.once:
             raise_open_files_limit()
+        # Held until the process ends (the kernel lets go at kill -9 too).
+        locks = lock_folders(settings.state_dir, settings.outbox)
         check_state(
             settings.inbox,
             settings.outbox,
@@ -392,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_server()
         teardown = start_logging(settings)
     except ConfigError as exc:
+        for lock in locks:
+            lock.release()
         print(f"inboxd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     telemetry = Telemetry(
@@ -407,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_live(settings, pipeline, telemetry, argv)
     finally:
         teardown()
+        for lock in locks:
+            lock.release()
 
 
 if __name__ == "__main__":
