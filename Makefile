@@ -43,12 +43,14 @@ test: $(TEST_STAMP) lint
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(ARGS)
 
 # The engine against a bare loop; the default pipeline against the trivial one (and with
-# --trace); start-up to the first line and to READY=1; --workers 1 against 2.
+# --trace); start-up to the first line and to READY=1; --workers 1 against 2; the nats
+# sink against the file sink (needs the test extras' nats-server).
 bench: $(RUN_STAMP)
 	$(PY) bench/bench_engine.py
 	$(PY) bench/bench_pipelines.py
 	$(PY) bench/bench_startup.py
 	$(PY) bench/bench_workers.py
+	$(PY) bench/bench_nats.py
 
 # 100 random kill -9, both logrotate modes (also with kill -9), the hostile inbox: one
 # summary line per run.

@@ -12,6 +12,10 @@ processing thread runs, in this order:
    a sqlite sink's position, a spooled sink's lines (its spool);
 4. `committed()` once that transaction is durable: count, and wake a sender.
 
+The built-in `end` sink is the outbox itself (sinks/outbox.py): the reader appends to it
+as chunks are routed (the hot path, no per-sink dispatch), syncs it first in every commit
+(before step 2), and the checkpoint transaction records each file's size and identity.
+
 A spooled sink (http, nats) also has a sender thread that takes the spool from there
 (sinks/sender.py). When the reader is dropped (a fault of the world) its sinks are
 dropped with it: what waited is routed again from the checkpoints.

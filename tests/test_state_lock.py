@@ -23,6 +23,7 @@ def test_a_second_daemon_on_one_state_folder_exits_2_naming_it_and_the_pid(
     first = make_daemon().start()
     (first.inbox / "a.log").write_text("".join(f"line {i}\n" for i in range(2000)))
     wait_for(lambda: outbox_line_count(first.outbox) == 2000, 20, "the first daemon's lines")
+    assert first.proc is not None
     pid = first.proc.pid
     # The same state folder under another inbox and outbox: refused, before reading.
     other = tmp_path / "other"
