@@ -6,32 +6,18 @@ with the same one-line message start-up gives.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from types import CodeType
 from typing import TextIO
 
+from processors.cliconfig import config_parser, load_config
 from processors.errors import ConfigError
-from processors.options import Settings, settings_from
-from processors.pipeline import END, Node, Pipeline, add_import_path, load_pipeline
+from processors.options import Settings
+from processors.pipeline import END, Node, Pipeline
+from processors.pipetest import read_tests
 from sinks.registry import check_sinks
 
 EXIT_OK, EXIT_USAGE = 0, 2
-
-
-def config_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--config", metavar="FILE", help="TOML config; default pipeline without")
-    return p
-
-
-def load_config(config: str | None) -> tuple[Settings, Pipeline]:
-    """Settings and pipeline exactly as start-up loads them; raises ConfigError."""
-    settings = settings_from(["--config", config] if config else [])
-    add_import_path(settings.config)
-    where = str(settings.config) if settings.config else "default pipeline"
-    sinks = [s.name for s in settings.sinks]
-    return settings, load_pipeline(settings.pipeline, where=where, sinks=sinks)
 
 
 def describe_node(node: Node) -> str:
@@ -92,8 +78,6 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     args = config_parser("inboxd check", "Load the config and import every processor.")
     parsed = args.parse_args(argv)
     # The test tables are checked too, so that `check` passing means `test` can run.
-    from processors.pipetest import read_tests
-
     try:
         settings, pipeline = load_config(parsed.config)
         tests = read_tests(settings)
@@ -110,4 +94,4 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-__all__ = ["config_parser", "graph_lines", "load_config", "main"]
+__all__ = ["graph_lines", "main", "named_tags"]

@@ -22,11 +22,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from processors.checkcmd import config_parser, load_config
+from processors.cliconfig import config_parser, fresh_router, load_config
 from processors.errors import ConfigError
 from processors.options import Settings, load_toml
-from processors.pipeline import load_pipeline
-from processors.router import Routed, Router
+from processors.router import Routed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TEST_KEYS = frozenset({"name", "input", "outbox", "sinks", "deadletters", "traces"})
@@ -143,10 +142,7 @@ def compare(test: PipelineTest, routed: Routed) -> list[str]:
 
 
 def run_test(settings: Settings, test: PipelineTest, where: str) -> list[str]:
-    sinks = [s.name for s in settings.sinks]
-    pipeline = load_pipeline(settings.pipeline, where=where, sinks=sinks)
-    router = Router(pipeline, trace=True, max_hops=settings.max_hops, sinks=sinks,
-                    max_outputs=settings.max_outputs, keep_lines=settings.keep_lines)  # fmt: skip
+    router = fresh_router(settings, where)
     return compare(test, router.route(list(test.input), TEST_FILE, 1))
 
 
