@@ -7,10 +7,11 @@ with the same one-line message start-up gives.
 from __future__ import annotations
 
 import sys
-from types import CodeType
+from types import BuiltinFunctionType, CodeType, FunctionType, MethodType
 from typing import TextIO
 
 from processors.cliconfig import config_parser, load_config
+from processors.dryrun import DryRun, dry_run, unhandled_warnings
 from processors.errors import ConfigError
 from processors.options import Settings
 from processors.pipeline import END, Node, Pipeline
@@ -25,8 +26,12 @@ def describe_node(node: Node) -> str:
     return f"{node.name} ({node.target}{extra})"
 
 
-def graph_lines(settings: Settings, pipeline: Pipeline) -> list[str]:
-    """The graph as text: one line per tag, then the sinks."""
+def graph_lines(settings: Settings, pipeline: Pipeline, run: DryRun | None = None) -> list[str]:
+    """The graph as text: one line per tag, then the sinks.
+
+    A sink (or `end`) that no processor's code names is shown fed by the processors
+    whose lines reached it in the `[[test]]` dry run `run`, if any did.
+    """
     source = str(settings.config) if settings.config else "the embedded default pipeline"
     nodes = list(pipeline.nodes.values())
     width = max(len(n.tag) for n in nodes)
@@ -42,14 +47,54 @@ def graph_lines(settings: Settings, pipeline: Pipeline) -> list[str]:
     names = [END, *(s.name for s in settings.sinks)]
     width = max(width, *(len(n) for n in names))
     fed = {name: [n.name for n in nodes if name in named_tags(n.fn)] for name in names}
-    lines.append("sinks (fed by the processors whose code names them):")
+    lines.append(
+        "sinks (fed by the processors whose code names them, else by those seen feeding"
+        " them in the [[test]] dry run):"
+    )
     targets = {END: f"file sink {settings.outbox}/<input path> (exactly-once)"}
     for spec in settings.sinks:
         targets[spec.name] = spec.describe(str(settings.outbox), str(settings.state_dir))
     for name in names:
-        feeders = ", ".join(dict.fromkeys(fed[name])) or "no processor names it"
+        feeders = ", ".join(dict.fromkeys(fed[name])) or unnamed(name, nodes, run)
         lines.append(f"  {name:<{width}} -> {targets[name]} <- {feeders}")
     return lines
+
+
+def unnamed(name: str, nodes: list[Node], run: DryRun | None) -> str:
+    """Who feeds `name` when no processor's code names it: the dry run's word, or why
+    check cannot tell."""
+    seen = run.feeders(name) if run else []
+    if seen:
+        return f"{', '.join(seen)} (in the [[test]] dry run)"
+    text = "no processor names it"
+    if run is not None and run.seen:
+        text += ", no [[test]] line reached it"
+    hidden = [f"{n.name} ({why})" for n in nodes if (why := unseen(n.fn))]
+    if hidden:
+        text += f" (check cannot see into: {', '.join(dict.fromkeys(hidden))})"
+    return text
+
+
+def unseen(fn: object) -> str | None:
+    """Why the tags a processor emits may not be string constants of its code, if so."""
+    if isinstance(fn, BuiltinFunctionType):
+        return "not Python code"
+    func = fn.__func__ if isinstance(fn, MethodType) else fn
+    if not isinstance(func, FunctionType):
+        return "an object: its tags may be attributes"
+    helpers: list[str] = []
+    todo = [func.__code__]
+    while todo:
+        code = todo.pop()
+        todo += [c for c in code.co_consts if isinstance(c, CodeType)]
+        for global_name in code.co_names:
+            value = func.__globals__.get(global_name)
+            if value is not func and (
+                isinstance(value, FunctionType)
+                or (isinstance(value, type) and value.__module__ != "builtins")
+            ):
+                helpers.append(global_name)
+    return f"calls {', '.join(dict.fromkeys(helpers))}" if helpers else None
 
 
 def named_tags(fn: object) -> set[str]:
@@ -85,10 +130,13 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    lines = graph_lines(settings, pipeline)
+    run = dry_run(settings, pipeline.nodes, tests) if tests else None
+    lines = graph_lines(settings, pipeline, run)
     if tests:
         lines.append(f"tests: {len(tests)} [[test]] tables (run them with `inboxd test`)")
     print("\n".join(lines), file=out or sys.stdout)
+    if run is not None:
+        warnings = [*unhandled_warnings(run, tests), *run.problems, *warnings]
     for warning in warnings:
         print(f"inboxd: warning: {warning}", file=sys.stderr)
     return EXIT_OK
