@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from store.errors import ConfigError
+from store.folders import make_folder
 
 STATE_LOCK = "inboxd.lock"
 OUTBOX_LOCK = ".inboxd-lock"
@@ -76,10 +77,7 @@ def lock_folders(state_dir: Path, outbox: Path) -> list[FolderLock]:
     try:
         for folder, name, what in ((state_dir, STATE_LOCK, "state folder"),
                                    (outbox, OUTBOX_LOCK, "outbox")):  # fmt: skip
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"{folder}: {what} cannot be made: {exc.strerror}") from None
+            make_folder(folder, what)
             lock = FolderLock(folder, name, what)
             lock.acquire()
             locks.append(lock)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from store.checkpoints import CheckpointStore
 from store.errors import ConfigError
+from store.folders import make_folder
 
 MARKER_NAME = ".inboxd-state"
 INSTANCE_KEY = "instance"
@@ -80,10 +81,7 @@ def check_state(inbox: Path, outbox: Path, db_path: Path, *, allow_redelivery: b
     """Refuse to start (ConfigError) when the outbox was written under another database,
     or when the inbox, the outbox or the state folder cannot be made or written."""
     for folder, what in ((inbox, "inbox"), (outbox, "outbox")):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{folder}: {what} cannot be made: {exc.strerror}") from None
+        make_folder(folder, what)
     store, new = _open_state(db_path)
     try:
         instance = store.get_meta(INSTANCE_KEY)

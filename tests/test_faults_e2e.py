@@ -326,9 +326,38 @@ def test_an_inbox_replaced_by_a_file_is_degraded_until_it_is_a_folder_again(
     d.stop()
 
 
-def test_an_inbox_path_that_is_a_file_at_start_exits_2(tmp_path: Path) -> None:
-    (tmp_path / "inbox").write_text("a file\n")
-    done = run_cli("--once", "--inbox", str(tmp_path / "inbox"), "--outbox",
-                   str(tmp_path / "outbox"), "--state-dir", str(tmp_path / "var"))  # fmt: skip
-    assert done.returncode == 2
-    assert "inbox cannot be made" in done.stderr and "Traceback" not in done.stderr
+FOLDER_OPTIONS = {"--inbox": "inbox", "--outbox": "outbox", "--state-dir": "state folder"}
+
+
+@pytest.mark.parametrize("mode", [["--once"], ["--port", "0"]], ids=["once", "daemon"])
+@pytest.mark.parametrize("option", FOLDER_OPTIONS)
+def test_a_folder_option_naming_a_file_exits_2_saying_not_a_folder(
+    tmp_path: Path, option: str, mode: list[str]
+) -> None:
+    folders = {"--inbox": tmp_path / "inbox", "--outbox": tmp_path / "outbox",
+               "--state-dir": tmp_path / "var"}  # fmt: skip
+    folders[option] = tmp_path / "a.log"
+    folders[option].write_text("a file\n")
+    args = [arg for pair in folders.items() for arg in (pair[0], str(pair[1]))]
+    done = run_cli(*mode, *args)
+    assert done.returncode == 2, done.stderr
+    what = FOLDER_OPTIONS[option]
+    assert done.stderr.splitlines() == [
+        f"inboxd: {folders[option]}: not a folder, so it cannot be the {what}"
+    ]
+    assert folders[option].read_text() == "a file\n"
+
+
+@pytest.mark.parametrize("option", FOLDER_OPTIONS)
+def test_a_folder_option_below_a_file_exits_2_naming_the_file(tmp_path: Path, option: str) -> None:
+    folders = {"--inbox": tmp_path / "inbox", "--outbox": tmp_path / "outbox",
+               "--state-dir": tmp_path / "var"}  # fmt: skip
+    (tmp_path / "a.log").write_text("a file\n")
+    folders[option] = tmp_path / "a.log" / "sub"
+    args = [arg for pair in folders.items() for arg in (pair[0], str(pair[1]))]
+    done = run_cli("--once", *args)
+    assert done.returncode == 2, done.stderr
+    what = FOLDER_OPTIONS[option]
+    assert done.stderr.splitlines() == [
+        f"inboxd: {folders[option]}: {what} cannot be made: {tmp_path / 'a.log'} is not a folder"
+    ]
