@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,43 @@ def test_tap_on_a_running_daemon_without_trace(make_daemon: MakeDaemon, workers:
     assert all(ln.startswith("start>warn>") and "  app.log:" in ln for ln in lines), out
     assert all("WARN loud" in ln for ln in lines)
     assert daemon.get("/trace") == [], "tap paths stay out of /trace without --trace"
+    daemon.stop()
+
+
+def test_tap_exits_quietly_when_its_reader_goes_away(make_daemon: MakeDaemon) -> None:
+    """`inboxd tap | head -n 1`: the read end of tap's stdout closes after one line."""
+    daemon = make_daemon().start()
+    tap = subprocess.Popen(
+        [sys.executable, "daemon.py", "tap", "--url", daemon.url, "--tag", "warn"],
+        cwd=REPO, env=daemon_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert tap.stdout is not None and tap.stderr is not None
+    log = daemon.inbox / "app.log"
+    written = 0
+
+    def write_one_then(done: Callable[[], bool]) -> Callable[[], bool]:
+        def step() -> bool:
+            nonlocal written
+            with log.open("a") as f:
+                f.write(f"WARN loud {written}\n")
+            written += 1
+            return done()
+
+        return step
+
+    lines: list[str] = []
+    stdout = tap.stdout
+    reader = threading.Thread(target=lambda: lines.append(stdout.readline()))
+    reader.start()
+    wait_for(write_one_then(lambda: not reader.is_alive()), 30, "tap prints a first line")
+    reader.join()
+    assert lines[0].startswith("start>warn>") and "WARN loud" in lines[0], lines
+    stdout.close()
+    # Its next line meets the closed pipe.
+    wait_for(write_one_then(lambda: tap.poll() is not None), 30, "tap exits after its reader")
+    err = tap.stderr.read()
+    assert tap.returncode == 0, err
+    assert err == ""
     daemon.stop()
 
 

@@ -24,6 +24,10 @@ class TapError(Exception):
     """The daemon could not be reached or refused the tap."""
 
 
+class OutputClosed(Exception):
+    """Whoever reads the output went away (`inboxd tap | head -n 3`)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="inboxd tap",
@@ -95,7 +99,10 @@ def print_events(response: http.client.HTTPResponse, out: TextIO, limit: int | N
         if kind == "skipped":
             print(f"... {data} lines skipped (over --rate)", file=sys.stderr)
             continue
-        print(format_event(json.loads(data)), file=out, flush=True)
+        try:
+            print(format_event(json.loads(data)), file=out, flush=True)
+        except BrokenPipeError:
+            raise OutputClosed from None
         printed += 1
         if limit is not None and printed >= limit:
             break
@@ -117,6 +124,8 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
         print(f"inboxd tap: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
+        return EXIT_OK
+    except OutputClosed:
         return EXIT_OK
     except (OSError, http.client.HTTPException) as exc:
         print(f"inboxd tap: connection lost: {exc}", file=sys.stderr)
