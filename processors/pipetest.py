@@ -12,7 +12,7 @@ traces = [["start", "error", "redact", "end"]]    # optional, in input order
 Each test gets a freshly loaded pipeline (factories called again, so no state leaks
 from one test to the next) and runs through the real Router with tracing on. Prints
 `ok` or `FAIL` per test with a diff; exits 0 when all pass, 1 when one fails, 2 for a
-bad config.
+bad config or one without tests.
 """
 
 from __future__ import annotations
@@ -166,8 +166,9 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
         settings, _ = load_config(parsed.config)
         tests = read_tests(settings)
         if not tests:
-            print(f"inboxd: {parsed.config or 'no config'}: no [[test]] tables", file=sys.stderr)
-            return EXIT_OK
+            where = parsed.config or "no --config given"
+            print(f"inboxd: {where}: no [[test]] tables, nothing to test", file=sys.stderr)
+            return EXIT_USAGE
         return run_all(settings, tests, out or sys.stdout)
     except ConfigError as exc:
         print(f"inboxd: {exc}", file=sys.stderr)

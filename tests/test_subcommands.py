@@ -164,3 +164,16 @@ def test_test_exits_2_for_a_bad_test_table(tmp_path: Path) -> None:
         result = run_cli("test", "--config", str(config(tmp_path, table)))
         assert result.returncode == 2, (table, result.stdout, result.stderr)
         assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_test_exits_2_when_there_is_no_test_table(tmp_path: Path) -> None:
+    path = config(tmp_path, "")
+    result = run_cli("test", "--config", str(path))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [f"inboxd: {path}: no [[test]] tables, nothing to test"]
+    assert result.stdout == ""
+    result = run_cli("test")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [
+        "inboxd: no --config given: no [[test]] tables, nothing to test"
+    ]
