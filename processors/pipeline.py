@@ -96,6 +96,8 @@ def import_target(
             obj = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
+    except SyntaxError as exc:
+        raise ConfigError(f"{where}: {syntax_error_text(exc, module_name)}") from None
     except Exception as exc:
         raise ConfigError(f"{where}: importing {module_name!r} failed: {exc!r}") from None
     for part in attr_path.split("."):
@@ -104,6 +106,14 @@ def import_target(
         except AttributeError:
             raise ConfigError(f"{where}: module {module_name!r} has no {attr_path!r}") from None
     return obj
+
+
+def syntax_error_text(exc: SyntaxError, module_name: str) -> str:
+    """`file:line: message`, as a compiler says it (IndentationError included)."""
+    where = exc.filename or module_name
+    if exc.lineno is not None:
+        where = f"{where}:{exc.lineno}"
+    return f"{where}: {exc.msg}"
 
 
 def _should_reload(module_name: str, reloaded: set[str] | None) -> bool:

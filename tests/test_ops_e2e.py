@@ -248,6 +248,27 @@ def test_sighup_says_which_daemon_keys_wait_for_a_restart(
     d.stop()
 
 
+def test_sighup_refused_for_a_syntax_error_logs_file_line_and_message(
+    daemons: MakeDaemon, tmp_path: Path
+) -> None:
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    prefix_rules(conf_dir, "rules_a", "route_a", "A:")
+    config = write_config(conf_dir, pipeline='start = "rules_a:route_a"')
+    d = daemons(config=config).start()
+    module = conf_dir / "rules_a.py"
+    module.write_text("def route_a(line):\n    yield 'end', line\nx = = 1\n")
+    d.send_signal(signal.SIGHUP)
+    failure = wait_for(lambda: reload_failures(d), "the reload refused")[0]
+    assert failure["level"] == "error"
+    assert failure["msg"].endswith(f"[pipeline] start: {module}:3: invalid syntax"), failure
+    assert "SyntaxError(" not in failure["msg"]
+    # The running pipeline is kept.
+    append(d.inbox / "app.log", ["one"])
+    wait_for(lambda: outbox_lines(d.outbox) == ["A:one"], "a line through the old pipeline")
+    d.stop()
+
+
 # -- 3. metrics history across restarts --------------------------------------------------
 
 HISTORY_RULES = """\
