@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
+from store import filematch
 from store.db import connect
 from store.errors import InboxdError
 
@@ -58,6 +59,7 @@ class HistoryReader:
             if not self.db_path.is_file():
                 return None
             db = connect(self.db_path, readonly=True)
+            filematch.register(db.conn)
             self._local.db = db
         return db
 
@@ -156,11 +158,11 @@ class HistoryReader:
         )
 
     def deadletters(self, limit: int = 100, file: str | None = None) -> list[dict[str, Any]]:
-        """The newest `limit` dead letters, newest last; `file` matches the path exactly."""
-        cond, params = ("WHERE file = ?", [file]) if file is not None else ("", [])
+        """The newest `limit` dead letters, newest last; `file` is a glob (store/filematch)."""
+        cond, params = filematch.sql_condition(file) if file is not None else ("1", [])
         return self._newest_last(
             "SELECT id, ts, file, line_no, tag, processor, message, line FROM deadletter "
-            f"{cond} ORDER BY ts DESC, id DESC",
+            f"WHERE {cond} ORDER BY ts DESC, id DESC",
             params,
             limit,
         )
@@ -169,15 +171,19 @@ class HistoryReader:
         """Stored traces matching `search` (and not newer than `up_to`), newest last.
 
         Shaped like /traces entries. Each of `tags` matches one element of the path
-        exactly (any of them will do), `file`
-        and `q` are substrings (`q` case-insensitive for ASCII, as SQLite's LIKE is).
+        exactly (any of them will do), `file` is a glob (store/filematch) and `q` a
+        substring (case-insensitive for ASCII, as SQLite's LIKE is).
         """
-        where, params = ["1"], []
+        where: list[str] = ["1"]
+        params: list[Any] = []
+        if search.file is not None:
+            cond, values = filematch.sql_condition(search.file)
+            where.append(cond)
+            params.extend(values)
         for cond, value in (
             ("ts >= ?", search.since),
             ("ts <= ?", search.until),
             ("ts <= ?", up_to),
-            ("instr(file, ?) > 0", search.file),
             ("line LIKE ? ESCAPE '\\'", None if search.q is None else f"%{_like(search.q)}%"),
         ):
             if value is not None:

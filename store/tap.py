@@ -12,11 +12,11 @@ Records are built outside it, and only as many as some subscriber has room for.
 
 from __future__ import annotations
 
-import fnmatch
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from store.filematch import file_matches
 from store.records import TraceBatch, TraceRecord
 
 
@@ -33,7 +33,7 @@ class TapSubscriber:
     def wants_file(self, file: str | None) -> bool:
         if self.file_glob is None:
             return True
-        return file is not None and fnmatch.fnmatchcase(file, self.file_glob)
+        return file_matches(self.file_glob, file)
 
     def wants(self, record: TraceRecord) -> bool:
         return self.tag is None or self.tag in record.path

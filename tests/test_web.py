@@ -75,10 +75,10 @@ def test_traces_filter_by_tag_file_and_text(tmp_path: Path) -> None:
 
         everything = get()
         by_tag = get(tag="retry")
-        by_file = get(file="app/")
+        by_file = get(file="app/*")
         by_text = get(q="DISK")
-        combined = get(tag="warn", file="a.log", q="disk")
-        limited = get(file="app/", limit=1)
+        combined = get(tag="warn", file="*a.log", q="disk")
+        limited = get(file="app/*", limit=1)
     assert everything[0] == {
         "time": 2000.0,
         "path": ["start", "info", "end"],

@@ -63,7 +63,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], Check]] = [
     (
         "/traces",
         {},
-        {"file": "sys/"},
+        {"file": "sys/*"},
         lambda a, b: [d["file"] for d in b] == ["sys/c.log"],
     ),
     ("/traces", {}, {"q": "DISK"}, lambda a, b: (len(a), len(b)) == (6, 2)),

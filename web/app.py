@@ -21,6 +21,7 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from store.filematch import FILE_GLOB_HELP
 from store.history import HistoryReader, HistoryUnavailable
 from store.logfiles import (
     LOG_NAME_PATTERN,
@@ -62,10 +63,36 @@ TAIL_LINES_MAX = 100_000
 HISTORY_WINDOW_S = 24 * 3600.0
 STEP_MAX_S = 366 * 24 * 3600.0
 
-Limit = Annotated[int | None, Query(ge=0)]
-Seconds = Annotated[float | None, Query(allow_inf_nan=False)]
-Text = Annotated[str | None, Query(max_length=1000)]
-LogName = Annotated[str, PathParam(pattern=LOG_NAME_PATTERN, max_length=100)]
+
+def limit_param(what: str) -> Any:
+    """An optional count `>= 0`, with its OpenAPI description."""
+    return Query(ge=0, description=what)
+
+
+def seconds_param(what: str) -> Any:
+    """An optional Unix time or duration in seconds, with its OpenAPI description."""
+    return Query(allow_inf_nan=False, description=what)
+
+
+def text_param(what: str) -> Any:
+    """An optional string of at most 1000 characters, with its OpenAPI description."""
+    return Query(max_length=1000, description=what)
+
+
+SINCE = "only rows at or after this Unix time (seconds)"
+PROCESSOR = "only this processor (its exact name)"
+LogName = Annotated[
+    str,
+    PathParam(
+        pattern=LOG_NAME_PATTERN,
+        max_length=100,
+        description="a log file's name as listed by /logs (e.g. `inboxd.log.1.gz`)",
+    ),
+]
+Processor = Annotated[str | None, text_param(PROCESSOR)]
+FileGlob = Annotated[
+    str | None, text_param(f"only records whose input file matches {FILE_GLOB_HELP}")
+]
 
 
 @dataclass(frozen=True)
@@ -156,12 +183,20 @@ def _add_live_routes(app: FastAPI, ctx: ApiContext) -> None:
         return json_response(telemetry.stats())
 
     @app.get("/trace", responses=ok(list[list[str]], "paths of tags, newest last"))
-    async def trace(limit: Limit = None) -> Response:
+    async def trace(
+        limit: Annotated[
+            int | None, limit_param("the newest K paths only (all kept when absent)")
+        ] = None,
+    ) -> Response:
         return json_response(telemetry.trace_paths(clamp(limit, None, LIMIT_MAX)))
 
     @app.get("/errors", responses=ok(list[ErrorDoc], "recent errors, newest last"))
     async def errors(
-        limit: Limit = None, processor: Text = None, since: Seconds = None
+        limit: Annotated[
+            int | None, limit_param("the newest K errors only (all kept when absent)")
+        ] = None,
+        processor: Processor = None,
+        since: Annotated[float | None, seconds_param(SINCE)] = None,
     ) -> Response:
         records = telemetry.error_records()
         if processor is not None:
@@ -179,7 +214,12 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
     registry = build_registry(telemetry, version=ctx.version, inbox=ctx.inbox)
 
     @app.get("/files", responses=ok(list[FileDoc], "tracked input files"))
-    async def files(limit: Limit = None) -> Response:
+    async def files(
+        limit: Annotated[
+            int | None,
+            limit_param("the K files most behind, then most recently read (all when absent)"),
+        ] = None,
+    ) -> Response:
         """Every tracked file; with `limit`, the K most behind, then most recently read."""
         return json_response(file_docs(telemetry, limit))
 
@@ -193,7 +233,12 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
         return json_response(doc, web_health.health_code(doc))
 
     @app.get("/live", responses=ok(LiveDoc, "stats, files, health and sinks in one"))
-    async def live(files: Limit = None) -> Response:
+    async def live(
+        files: Annotated[
+            int | None,
+            limit_param("include the K files most behind in `files` (none when absent or 0)"),
+        ] = None,
+    ) -> Response:
         """The dashboard's once-a-second refresh in one request: stats, files, health, sinks.
 
         One request instead of four: each one costs the engine a hand-over of the GIL.
@@ -225,11 +270,29 @@ def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
                    **problem(503, "the database cannot be read now")},
     )  # fmt: skip
     def history_stats(
-        since: Seconds = None,
-        until: Seconds = None,
-        processor: Text = None,
-        step: Annotated[float | None, Query(ge=1, le=STEP_MAX_S, allow_inf_nan=False)] = None,
-        limit: Limit = None,
+        since: Annotated[
+            float | None, seconds_param("rows at or after this Unix time (default: `until` - 24 h)")
+        ] = None,
+        until: Annotated[
+            float | None, seconds_param("rows at or before this Unix time (default: now)")
+        ] = None,
+        processor: Processor = None,
+        step: Annotated[
+            float | None,
+            Query(
+                ge=1,
+                le=STEP_MAX_S,
+                allow_inf_nan=False,
+                description="sum rows per processor into buckets of this many seconds; "
+                "a bucket's `ts` is its start",
+            ),
+        ] = None,
+        limit: Annotated[
+            int | None,
+            limit_param(
+                f"the newest K rows or buckets only (default and at most {HISTORY_ROWS_MAX})"
+            ),
+        ] = None,
     ) -> Response:
         end = time.time() if until is None else until
         start = end - HISTORY_WINDOW_S if since is None else since
@@ -248,7 +311,11 @@ def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
                    **problem(503, "the database cannot be read now")},
     )  # fmt: skip
     def history_errors(
-        since: Seconds = None, processor: Text = None, limit: Limit = None
+        since: Annotated[float | None, seconds_param(SINCE)] = None,
+        processor: Processor = None,
+        limit: Annotated[
+            int | None, limit_param(f"the newest K errors only (default 100, at most {LIMIT_MAX})")
+        ] = None,
     ) -> Response:
         wanted = clamp(limit, 100, LIMIT_MAX) or 0
         return json_response(history.errors(since, processor, wanted))
@@ -258,9 +325,15 @@ def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
         responses={**ok(list[DeadLetterDoc], "dead letters, newest last"),
                    **problem(503, "the database cannot be read now")},
     )  # fmt: skip
-    def deadletter(limit: Limit = None, file: Text = None) -> Response:
+    def deadletter(
+        limit: Annotated[
+            int | None,
+            limit_param(f"the newest K dead letters only (default 100, at most {LIMIT_MAX})"),
+        ] = None,
+        file: FileGlob = None,
+    ) -> Response:
         wanted = clamp(limit, 100, LIMIT_MAX) or 0
-        return json_response(history.deadletters(wanted, file))
+        return json_response(history.deadletters(wanted, file or None))
 
 
 def _add_log_routes(app: FastAPI, ctx: ApiContext) -> None:
@@ -280,7 +353,12 @@ def _add_log_routes(app: FastAPI, ctx: ApiContext) -> None:
             422: {"model": ValidationProblem, "description": "bad parameter or corrupt archive"},
         },
     )
-    def log_file(name: LogName, tail: Limit = None) -> Response:
+    def log_file(
+        name: LogName,
+        tail: Annotated[
+            int | None, limit_param("the last N lines only (the whole file when absent)")
+        ] = None,
+    ) -> Response:
         text = read_log(logs_dir, name, clamp(tail, None, TAIL_LINES_MAX))
         return PlainTextResponse(text)
 

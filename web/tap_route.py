@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
+from store.filematch import FILE_GLOB_HELP
 from store.tap import TapHub
 
 TICK_S = 0.1
@@ -101,11 +102,35 @@ def add_tap_route(app: FastAPI, hub: TapHub) -> None:
     )
     async def tap(
         request: Request,
-        tag: Annotated[str | None, Query(max_length=1000)] = None,
-        file: Annotated[str | None, Query(max_length=1000)] = None,
-        rate: Annotated[int, Query(ge=1, le=RATE_MAX)] = RATE_DEFAULT,
-        limit: Annotated[int | None, Query(ge=1)] = None,
-        seconds: Annotated[float | None, Query(gt=0, le=86400, allow_inf_nan=False)] = None,
+        tag: Annotated[
+            str | None, Query(max_length=1000, description="only lines whose path has this tag")
+        ] = None,
+        file: Annotated[
+            str | None,
+            Query(
+                max_length=1000, description=f"only lines whose input file matches {FILE_GLOB_HELP}"
+            ),
+        ] = None,
+        rate: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=RATE_MAX,
+                description="at most this many events a second; the rest are skipped",
+            ),
+        ] = RATE_DEFAULT,
+        limit: Annotated[
+            int | None, Query(ge=1, description="end the stream after this many events")
+        ] = None,
+        seconds: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                le=86400,
+                allow_inf_nan=False,
+                description="end the stream after this many seconds",
+            ),
+        ] = None,
     ) -> StreamingResponse:
         ask = TapRequest(tag, file, rate, limit, seconds)
         body = stream_events(request, hub, ask)

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from store.filematch import FILE_GLOB_HELP, file_matches
 from store.history import HistoryReader, TraceSearch
 from store.records import TraceRecord
 from store.telemetry import Telemetry
@@ -24,9 +25,6 @@ from web.schemas import TraceDoc, ok, problem
 TRACES_DEFAULT = 1000
 # tag -> the name of its processor, for the pipeline running now.
 TagMap = Callable[[], Mapping[str, str]]
-Limit = Annotated[int | None, Query(ge=0)]
-Seconds = Annotated[float | None, Query(allow_inf_nan=False)]
-Text = Annotated[str | None, Query(max_length=1000)]
 
 
 def find_traces(records: list[TraceRecord], search: TraceSearch) -> list[dict[str, Any]]:
@@ -41,7 +39,7 @@ def find_traces(records: list[TraceRecord], search: TraceSearch) -> list[dict[st
             continue
         if search.since is not None and record.ts < search.since:
             break
-        if file and (record.file is None or file not in record.file):
+        if file is not None and not file_matches(file, record.file):
             continue
         if needle and (record.line is None or needle not in record.line.casefold()):
             continue
@@ -95,15 +93,43 @@ def add_traces_route(
                    **problem(503, "the database cannot be read now")},
     )  # fmt: skip
     async def traces(
-        limit: Limit = None,
+        limit: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                description=f"the newest K traces only (default {TRACES_DEFAULT}, at most 10000)",
+            ),
+        ] = None,
         tag: Annotated[
             str | None,
             Query(max_length=1000, description="a tag in the path, or a processor's name"),
         ] = None,
-        file: Text = None,
-        q: Text = None,
-        since: Seconds = None,
-        until: Seconds = None,
+        file: Annotated[
+            str | None,
+            Query(
+                max_length=1000,
+                description=f"only traces whose input file matches {FILE_GLOB_HELP}",
+            ),
+        ] = None,
+        q: Annotated[
+            str | None,
+            Query(
+                max_length=1000,
+                description="only traces whose line contains this text (case-insensitive)",
+            ),
+        ] = None,
+        since: Annotated[
+            float | None,
+            Query(
+                allow_inf_nan=False, description="only traces at or after this Unix time (seconds)"
+            ),
+        ] = None,
+        until: Annotated[
+            float | None,
+            Query(
+                allow_inf_nan=False, description="only traces at or before this Unix time (seconds)"
+            ),
+        ] = None,
     ) -> Response:
         wanted = TRACES_DEFAULT if limit is None else min(limit, 10_000)
         tags = tags_for(tag, pipeline_tags)
