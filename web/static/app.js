@@ -596,13 +596,19 @@
     );
   }
 
+  // /traces matches `file` as a glob over the whole path; a plain fragment typed in the
+  // explorer finds every path that contains it.
+  function fileGlob(text) {
+    return text && !/[*?[]/.test(text) ? `*${text}*` : text;
+  }
+
   async function refreshTraces() {
     const items = await api(
       query("/traces", {
         limit: TRACES_LIMIT,
         q: $("trace-q").value.trim(),
         tag: $("trace-tag").value.trim(),
-        file: $("trace-file").value.trim(),
+        file: fileGlob($("trace-file").value.trim()),
         since: $("trace-range").value ? Math.floor(Date.now() / 1000 - Number($("trace-range").value)) : "",
       }),
     );
