@@ -6,6 +6,7 @@
 (() => {
   const TOKEN_KEY = "inboxd.token";
   const POLL_MS = 1000;
+  const FIRST_RATE_MS = 250; // the page's second sample, right after its first
   const LIVE_WINDOW_S = 300;
   const LIVE_MIN_S = 60;
   const RATE_WINDOW_S = 5;
@@ -697,6 +698,30 @@
     timer = setTimeout(poll, delayMs);
   }
 
+  // Stats, files, health and sinks come in one request: each request costs the engine a
+  // hand-over of the interpreter lock. The live chart is drawn at once, not held up by
+  // the other panels' requests.
+  async function takeSample() {
+    const showFiles = state.visible.has("files");
+    const live = await api(query("/live", { files: showFiles ? FILES_LIMIT : 0 }));
+    renderHealth(live.health);
+    const stats = live.stats;
+    addSample(stats);
+    if (state.range === "live") drawCharts();
+    if (state.visible.has("processors")) renderProcessors(stats);
+    if (showFiles) renderFiles(live.files);
+    renderSinks(live);
+  }
+
+  // A rate needs two samples: a round that holds the only one (the page's first, or the
+  // first after a hidden spell longer than the live window) takes a second one
+  // FIRST_RATE_MS later, beside the other panels' requests, so that the live chart shows
+  // a point within a second of load rather than after two rounds.
+  async function secondSample() {
+    await new Promise((resolve) => setTimeout(resolve, FIRST_RATE_MS));
+    await takeSample();
+  }
+
   async function poll() {
     if (running) return;
     if (document.hidden) return; // resumed by visibilitychange
@@ -704,20 +729,13 @@
     const started = performance.now();
     const before = { bytes: state.bytes, requests: state.requests };
     try {
-      // Stats, files, health and sinks come in one request: each request costs the
-      // engine a hand-over of the interpreter lock.
-      const showFiles = state.visible.has("files");
-      const live = await api(query("/live", { files: showFiles ? FILES_LIMIT : 0 }));
-      renderHealth(live.health);
-      const stats = live.stats;
-      addSample(stats);
-      if (state.visible.has("processors")) renderProcessors(stats);
-      if (showFiles) renderFiles(live.files);
-      renderSinks(live);
+      await takeSample();
       // Planned against the round's start, as the next round is timed from it: a panel
       // due every second is then fetched every second, not every other one.
-      await Promise.all(plan(started));
-      drawCharts();
+      const jobs = plan(started);
+      if (state.samples.length === 1) jobs.push(secondSample());
+      await Promise.all(jobs);
+      if (state.range !== "live") drawCharts();
       const bytes = state.bytes - before.bytes;
       const requests = state.requests - before.requests;
       $("traffic").textContent = `last update: ${fmtBytes(bytes)} in ${requests} request${requests === 1 ? "" : "s"}`;

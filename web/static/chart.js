@@ -128,11 +128,20 @@
         root.appendChild(svg("rect", { x: g.x(t) - bw, y: g.y(v), width: bw, height, class: "bar" }));
       }
     }
+    // A series of one point (a page's first rate) is a dot until its second point comes.
+    let drawn = 0;
     for (const [name, points] of data.lines) {
-      if (points.length < 2) continue;
+      if (!points.length) continue;
+      drawn += points.length;
+      if (points.length === 1) {
+        const [[t, v]] = points;
+        root.appendChild(svg("circle", { cx: g.x(t).toFixed(1), cy: g.y(v).toFixed(1), r: 2.5, class: "dot s" + colourOf(name) }));
+        continue;
+      }
       const d = points.map(([t, v], i) => `${i ? "L" : "M"}${g.x(t).toFixed(1)},${g.y(v).toFixed(1)}`);
       root.appendChild(svg("path", { d: d.join(""), class: "series s" + colourOf(name) }));
     }
+    return drawn;
   }
 
   // The values under the pointer: a guide line and a box with one row per series.
@@ -193,7 +202,8 @@
     const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
     root.appendChild(svg("title")).textContent = opts.title;
     drawAxes(root, g, ticks, opts);
-    drawData(root, g, data, opts.colourOf);
+    // How many points the lines show, for tests and for anyone reading the page.
+    box.dataset.points = String(drawData(root, g, data, opts.colourOf));
     const caption = svg("text", { x: m.l + 6, y: m.t + 12, class: "caption" });
     caption.textContent = opts.title;
     root.appendChild(caption);
