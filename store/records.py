@@ -145,11 +145,13 @@ class FileStatus(NamedTuple):
     outbox: str
     lines: int
     updated: float
-    reason: str | None = None  # why the file cannot be read now (state "error")
+    reason: str | None = None  # why the file cannot be read now (state "error", "excluded")
+    rule: str | None = None  # the include/exclude rule that keeps it unread (state "excluded")
 
     @property
     def lag(self) -> int:
-        return max(self.size - self.offset, 0)
+        """Bytes not read yet: none for a file that is not to be read."""
+        return 0 if self.state == "excluded" else max(self.size - self.offset, 0)
 
     def as_dict(self) -> dict[str, Any]:
         d = self._asdict()

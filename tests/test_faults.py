@@ -191,16 +191,27 @@ def test_compressed_files_are_not_read_and_globs_choose(tmp_path: Path) -> None:
     append(r.settings.inbox / "app.log", ["text"])
     try:
         r.pass_()
-        assert sorted(s.path for s in r.reader.statuses()) == ["app.log"]
+        shown = {s.path: (s.state, s.rule, s.offset, s.lag) for s in r.reader.statuses()}
+        assert shown == {
+            "app.log": ("active", None, 5, 0),
+            "app.log.2.gz": ("excluded", 'exclude "*.gz"', 0, 0),
+        }
+        assert not (r.settings.outbox / "app.log.2.gz").exists()
     finally:
         r.reader.close()
     r2 = Reader(tmp_path / "2", include=("app/**",), exclude=("*.debug",))
-    for rel in ("app/x.log", "app/deep/y.log", "app/z.debug", "other.log"):
+    for rel in ("app/x.log", "app/deep/y.log", "app/z.debug", "other.log", "app/.hidden"):
         (r2.settings.inbox / rel).parent.mkdir(parents=True, exist_ok=True)
         append(r2.settings.inbox / rel, [rel])
     try:
         r2.pass_()
-        assert sorted(s.path for s in r2.reader.statuses()) == ["app/deep/y.log", "app/x.log"]
+        states = {s.path: (s.state, s.rule) for s in r2.reader.statuses()}
+        assert states == {
+            "app/deep/y.log": ("active", None),
+            "app/x.log": ("active", None),
+            "app/z.debug": ("excluded", 'exclude "*.debug"'),
+            "other.log": ("excluded", 'include (matches none of "app/**")'),
+        }
     finally:
         r2.reader.close()
 

@@ -127,6 +127,7 @@ def test_files_lists_tracked_files_with_lag(tmp_path: Path) -> None:
             "lines": 12,
             "updated": 1500.0,
             "reason": None,
+            "rule": None,
             "lag": 400,
         },
         {
@@ -138,6 +139,7 @@ def test_files_lists_tracked_files_with_lag(tmp_path: Path) -> None:
             "lines": 7,
             "updated": 1501.0,
             "reason": None,
+            "rule": None,
             "lag": 0,
         },
     ]

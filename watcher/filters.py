@@ -72,6 +72,8 @@ class PathFilter:
     ) -> None:
         self._include = compile_globs(include)
         self._exclude = compile_globs(exclude)
+        self._include_globs = tuple(include)
+        self._exclude_each = [(g, compile_globs([g])) for g in exclude]
 
     def accepts(self, rel: str) -> bool:
         if not all(is_eligible_name(part) for part in rel.split("/")):
@@ -87,3 +89,19 @@ class PathFilter:
         if self._include is not None and self._include.match(rel) is None:
             return False
         return self._exclude is None or self._exclude.match(rel) is None
+
+    def excluded_by(self, rel: str) -> str | None:
+        """The include/exclude rule that keeps `rel` from being read, None if none does.
+
+        Says nothing of hidden and temporary names. Only called for files the globs
+        rejected, so the per-glob matching costs nothing on files that are read.
+        """
+        if self._include is not None and self._include.match(rel) is None:
+            globs = ", ".join(f'"{g}"' for g in self._include_globs)
+            return f"include (matches none of {globs})"
+        if self._exclude is None or self._exclude.match(rel) is None:
+            return None
+        for glob, one in self._exclude_each:
+            if one is not None and one.match(rel) is not None:
+                return f'exclude "{glob}"'
+        return "exclude"

@@ -29,6 +29,7 @@ from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
 from store.telemetry import Telemetry
 from watcher.copies import CopyMatcher
+from watcher.excluded import ExcludedBook, ExcludedFile
 from watcher.faults import (
     FaultBook,
     SharedFault,
@@ -120,15 +121,20 @@ class FileReader:
         # Files with unread bytes at their end: when those are read anyway (clock time).
         self._partials: dict[tuple[int, int], float] = {}
         self.rules = InputRules(settings.inputs)
+        self.excluded = ExcludedBook()
         self.at_end = StartAtEnd.at_start(self.rules, first=not files and not outbox.sizes,
                                           scan=lambda: self.scan().values())  # fmt: skip
 
     # -- choosing files -----------------------------------------------------------------
 
     def scan(self) -> dict[tuple[int, int], Found]:
+        """Every file to read; the ones the rules exclude are noted for /files."""
+        excluded: dict[tuple[int, int], ExcludedFile] = {}
+        found = scan(self.inbox, self.filter, excluded)
+        if self.excluded.update(excluded):
+            self.generation += 1
         return {
-            key: Found(key, rel, st.st_size, st.st_mtime_ns)
-            for key, (rel, st) in scan(self.inbox, self.filter).items()
+            key: Found(key, rel, st.st_size, st.st_mtime_ns) for key, (rel, st) in found.items()
         }
 
     def changed(self, found: Iterable[Found]) -> list[Found]:
@@ -353,8 +359,8 @@ class FileReader:
     # -- /files -------------------------------------------------------------------------
 
     def statuses(self) -> list[FileStatus]:
-        """Every tracked file, and every file in error, as /files shows them."""
-        return file_statuses(self.files, self.faults.faults)
+        """Every tracked file, every file in error and every excluded one, as /files shows them."""
+        return file_statuses(self.files, self.faults.faults) + self.excluded.statuses(self.files)
 
     # -- committing ---------------------------------------------------------------------
 

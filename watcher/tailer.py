@@ -17,6 +17,7 @@ from pathlib import Path
 
 from processors.inputs import decode_lines
 from store.checkpoints import TrackedFile
+from watcher.excluded import EXCLUDED_MAX, ExcludedFile
 from watcher.filters import PathFilter, is_eligible_name
 
 CHUNK_BYTES = 1024 * 1024
@@ -50,12 +51,15 @@ class Chunk:
 
 
 def scan(
-    root: Path, accepts: PathFilter | None = None
+    root: Path,
+    accepts: PathFilter | None = None,
+    excluded: dict[tuple[int, int], ExcludedFile] | None = None,
 ) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
     """Every eligible regular file under `root`: (dev, ino) -> (relative path, lstat).
 
     Symbolic links (to files or folders), FIFOs, sockets and devices are skipped
-    without being opened; a folder that cannot be listed is passed over.
+    without being opened; a folder that cannot be listed is passed over. Regular files
+    the include/exclude rules reject go to `excluded` (up to EXCLUDED_MAX of them).
     """
     accepts = accepts or PathFilter()
     found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
@@ -76,8 +80,13 @@ def scan(
             rel = prefix + entry.name
             if stat.S_ISDIR(st.st_mode):
                 stack.append((entry.path, rel + "/"))
-            elif stat.S_ISREG(st.st_mode) and accepts.accepts_file(rel, entry.name):
-                found[(st.st_dev, st.st_ino)] = (rel, st)
+            elif stat.S_ISREG(st.st_mode):
+                if accepts.accepts_file(rel, entry.name):
+                    found[(st.st_dev, st.st_ino)] = (rel, st)
+                elif excluded is not None and len(excluded) < EXCLUDED_MAX:
+                    rule = accepts.excluded_by(rel)
+                    if rule is not None:
+                        excluded[(st.st_dev, st.st_ino)] = ExcludedFile(rel, rule, st.st_size)
     return found
 
 

@@ -51,11 +51,19 @@ class FileDoc(_Doc):
     path: str
     size: int
     offset: int
-    state: str
-    outbox: str
+    state: str = Field(
+        description="active, skipping (inside an over-long line), gone (deleted, read to its "
+        "end), error (cannot be read now: see `reason`) or excluded (kept unread by "
+        "`[daemon] include`/`exclude`: see `rule`)"
+    )
+    outbox: str = Field(description='its outbox file; "" for an excluded file')
     lines: int
-    updated: float
-    lag: int = Field(description="bytes not read yet")
+    updated: float = Field(description="last read; when first seen for an excluded file")
+    lag: int = Field(description="bytes not read yet (0 for an excluded file)")
+    reason: str | None = Field(None, description="why it is in error or excluded")
+    rule: str | None = Field(
+        None, description='the rule that excludes it: `exclude "*.gz"` or `include (...)`'
+    )
 
 
 class CheckDoc(_Doc):

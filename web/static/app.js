@@ -487,6 +487,7 @@
   }
 
   function catchUp(f, rate) {
+    if (f.state === "excluded") return "not read";
     if (f.lag <= 0) return "caught up";
     if (!(rate > 0)) return f.state === "error" ? "stopped" : "–";
     return fmtDuration(f.lag / rate);
@@ -495,9 +496,10 @@
   function renderFiles(items) {
     const now = Date.now() / 1000;
     fill("files", items, (f) => {
-      const rate = fileRate(f, now);
+      const rate = f.state === "excluded" ? NaN : fileRate(f, now);
       const row = el("tr");
-      const title = `${f.path} → outbox ${f.outbox}` + (f.reason ? `\n${f.reason}` : "");
+      const where = f.state === "excluded" ? " (not read)" : ` → outbox ${f.outbox}`;
+      const title = f.path + where + (f.reason ? `\n${f.reason}` : "");
       cell(row, f.path, "mono path clip").title = title;
       cell(row, fmtBytes(f.lag), f.lag > 0 ? "num warn" : "num");
       cell(row, Number.isFinite(rate) ? fmtBytes(Math.round(rate)) + "/s" : "–", "num rate opt");
