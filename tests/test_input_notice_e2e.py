@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from daemon_fixtures import Daemon, MakeDaemon, outbox_counter, outbox_files, write_config
 from net_fixtures import wait_for
 
@@ -66,4 +67,32 @@ def test_excluded_files_are_listed_with_their_rule_and_logged_once(
     # Nothing was read from them: no outbox file, no line.
     assert [p.name for p in outbox_files(d.outbox)] == ["app.log"]
     assert outbox_counter(d.outbox) == Counter(["kept"])
+    d.stop()
+
+
+def inbox_errors(d: Daemon) -> list[dict[str, Any]]:
+    return [e for e in d.get("/errors") if e["processor"] == "inbox"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_is_not_text_is_delivered_and_flagged_once(
+    tmp_path: Path, make_daemon: MakeDaemon, workers: int
+) -> None:
+    d = make_daemon(config=write_config(tmp_path / "conf", workers=workers)).start()
+    (d.inbox / "app").mkdir()
+    (d.inbox / "app" / "x.bin").write_bytes(b"rec\x00one\nrec\x00two\n")
+    (d.inbox / "notes.log").write_bytes("café déjà vu\nnaïve résumé\n".encode())
+    first = ["rec\x00one", "rec\x00two", "café déjà vu", "naïve résumé"]
+    wait_for(lambda: outbox_counter(d.outbox) == Counter(first), 20, "all lines delivered")
+    errors = wait_for(lambda: inbox_errors(d), 10, "an inbox error")
+    # More of the same file is not looked at again.
+    with (d.inbox / "app" / "x.bin").open("ab") as fh:
+        fh.write(b"rec\x00three\n")
+    wait_for(lambda: outbox_counter(d.outbox)["rec\x00three"] == 1, 20, "the appended line")
+    errors = inbox_errors(d)
+    assert len(errors) == 1, errors
+    assert errors[0]["file"] == "app/x.bin"
+    assert errors[0]["message"].startswith("NotText: app/x.bin: ")
+    assert "(2 NUL bytes)" in errors[0]["message"]
+    assert logged(d, "file_not_text") == Counter(["app/x.bin"])
     d.stop()

@@ -111,7 +111,7 @@ class PooledWriter(OutboxWriter):
                                decode=multiline is not None)  # fmt: skip
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
-            lines = chunk.count
+            lines, raw = chunk.count, chunk.raw
             if multiline is None:
                 sent.append((self._submit(chunk, name), chunk))
             else:
@@ -121,6 +121,8 @@ class PooledWriter(OutboxWriter):
                 lines = recs.lines
             ahead.offset, ahead.lines = chunk.end_offset, chunk.end_lines
             ahead.state = "skipping" if chunk.skipping else "active"
+            if start == 0 and chunk.end_offset > 0:
+                self.sniff(fd, raw, chunk.end_offset, name)
             nbytes = chunk.end_offset - start
             self.telemetry.add_counts(bytes_read=max(nbytes, 0), lines_read=lines)
             if nbytes <= 0:

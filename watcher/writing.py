@@ -8,6 +8,7 @@ written waits in the outbox for the next commit with the dead letters of the sam
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from store.telemetry import Telemetry
 from watcher.faults import SharedFault, reason_of
 from watcher.multiline import records_of, runs
 from watcher.poison import PoisonGuard
+from watcher.sniff import SNIFF_BYTES, not_text
 from watcher.tailer import read_chunk
 
 log = logging.getLogger("inboxd.watcher")
@@ -75,7 +77,7 @@ class OutboxWriter:
             chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
-            lines = len(chunk.lines)
+            lines, raw = len(chunk.lines), chunk.raw
             if multiline is not None:
                 recs, chunk = records_of(fd, chunk, multiline, final=final, size=size,
                                          max_line_bytes=max_line_bytes)  # fmt: skip
@@ -87,6 +89,8 @@ class OutboxWriter:
             tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
             tracked.state = "skipping" if chunk.skipping else "active"
             tracked.updated = time.time()
+            if start == 0 and chunk.end_offset > 0:
+                self.sniff(fd, raw, chunk.end_offset, name)
             nbytes = chunk.end_offset - start
             if nbytes <= 0:
                 return False
@@ -158,6 +162,16 @@ class OutboxWriter:
                                repr(line))
                 )  # fmt: skip
         return kept
+
+    def sniff(self, fd: int, raw: bytes, end: int, name: str) -> None:
+        """Flag, once, a file whose first bytes (just read from its start) are not text."""
+        sample = raw[:SNIFF_BYTES] if raw else os.pread(fd, min(end, SNIFF_BYTES), 0)
+        message = not_text(name, sample)
+        if message is None:
+            return
+        self.telemetry.add_errors([ErrorRecord(time.time(), "inbox", message, name, None, None)])
+        log.warning(message, extra={"event": "file_not_text", "processor": "inbox",
+                                    "file": name})  # fmt: skip
 
     def _report_skipped(self, name: str, skipped: list[tuple[int, int]], limit: int) -> None:
         now = time.time()
