@@ -216,11 +216,12 @@ def test_hostile_inbox_is_survived(tmp_path: Path, make_daemon: MakeDaemon) -> N
     expected = _hostile_inbox(d, outside)
     wait_for(lambda: read_outbox(d.outbox) == expected, 30, f"outbox == {list(expected)}")
     errors = d.get("/errors")
-    inbox_errors = [e for e in errors if e["processor"] == "inbox"]
-    assert len(inbox_errors) == 1, errors
-    assert inbox_errors[0]["file"] == "big.log"
-    assert inbox_errors[0]["line_no"] == 2
-    assert inbox_errors[0]["message"].startswith("LineTooLong: ")
+    inbox_errors = {e["file"]: e for e in errors if e["processor"] == "inbox"}
+    assert sum(e["processor"] == "inbox" for e in errors) == 2, errors
+    assert sorted(inbox_errors) == ["big.log", "binary.log"], errors
+    assert inbox_errors["big.log"]["line_no"] == 2
+    assert inbox_errors["big.log"]["message"].startswith("LineTooLong: ")
+    assert inbox_errors["binary.log"]["message"].startswith("NotText: binary.log: ")
     # Writing to what links point at, and to the FIFO's neighbours, reads nothing new.
     append(outside / "secret.log", ["outside again"])
     append(outside / "dir" / "inner.log", ["outside dir again"])
