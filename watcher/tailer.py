@@ -131,6 +131,18 @@ def tail_at(fd: int, offset: int) -> str:
     return tail if os.fstat(fd).st_size >= offset else ""
 
 
+def count_lines(fd: int, end: int) -> int:
+    """How many newlines the first `end` bytes of `fd` hold (read a chunk at a time)."""
+    count = offset = 0
+    while offset < end:
+        data = os.pread(fd, min(CHUNK_BYTES, end - offset), offset)
+        if not data:
+            break
+        count += data.count(b"\n")
+        offset += len(data)
+    return count
+
+
 def head_matches(head: bytes, fp_len: int, print_: str) -> bool:
     return len(head) >= fp_len and fingerprint(head[:fp_len]) == print_
 
