@@ -123,3 +123,24 @@ def test_a_copy_seen_before_the_cut_then_shorter_than_the_checkpoint(tmp_path: P
         assert [p.name for p in t.r.settings.outbox.iterdir()] == ["app.log"]
     finally:
         t.r.reader.close()
+
+
+def test_a_waiting_copy_renamed_along_is_looked_at_under_its_new_name(tmp_path: Path) -> None:
+    t = Rotation(tmp_path)
+    inbox = t.r.settings.inbox
+    try:
+        t.write(100)
+        t.r.pass_()
+        shutil.copyfile(t.log, inbox / "app.log.1")
+        t.r.pass_()  # a copy of a live original: it waits
+        t.now += COPY_WAIT_S / 2 + 1
+        shift(inbox)
+        t.r.pass_()
+        assert [item.rel for item in t.r.reader.due_partials()] == ["app.log.2"]
+        t.now += COPY_WAIT_S / 2 + 1  # the wait counts from the first sighting
+        t.r.reader.process(t.r.reader.due_partials(), final=False)
+        t.r.reader.commit()
+        assert found(inbox / "app.log.2", "").key in t.r.reader.files
+        assert every_outbox_line(t.r) == lines(0, 100)
+    finally:
+        t.r.reader.close()

@@ -42,7 +42,8 @@ class Identities:
         waited = held is not None and self.clock() - held[1] >= COPY_WAIT_S
         source = self.copies.match(fd, size, rel, self.files, waited=waited)
         if source == WAIT:
-            self.copy_wait.setdefault(key, (rel, self.clock()))
+            # Under its latest name: logrotate renames copies along (app.log.1 -> .2).
+            self.copy_wait[key] = (rel, held[1] if held is not None else self.clock())
             return None
         self.copy_wait.pop(key, None)
         if not isinstance(source, CopySource):
