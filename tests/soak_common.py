@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,19 @@ def caught_up(d: Daemon, want: Counter[str]) -> Callable[[], bool]:
         return all(got[k] >= 1 for k in want)
 
     return check
+
+
+@contextmanager
+def cpu_burners(count: int) -> Iterator[None]:
+    """`count` processes spinning in a busy loop for as long as the block runs: a busy
+    machine, where the daemon's steps and logrotate's interleave at their worst."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def passthrough_daemon(root: Path, **daemon: Any) -> Daemon:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon_fixtures import Daemon, outbox_counter, pause
-from soak_common import LineWriter, caught_up, settle, tally
+from soak_common import LineWriter, caught_up, cpu_burners, passthrough_daemon, settle, tally
+
+from watcher.copies import COPY_WAIT_S
 
 MODES = {
     "create+compress": ["create", "compress", "delaycompress"],
@@ -28,6 +30,8 @@ MODES = {
 LOG_NAME = "app.log"
 CATCH_UP_S = 60.0
 LOGROTATE_TIMEOUT_S = 30
+RACE_INTERVAL_S = 0.5
+RACE_RATE = 2000.0
 
 
 def logrotate_available() -> bool:
@@ -60,18 +64,36 @@ class RotateResult:
         )
 
 
-def write_logrotate_config(root: Path, mode: str) -> Path:
-    """A logrotate config for inbox/app.log in `mode`, keeping 3 rotations."""
-    body = "\n".join(f"    {d}" for d in [*MODES[mode], "rotate 3", "missingok"])
+@dataclass(frozen=True)
+class Policy:
+    """How logrotate is told to rotate: `keep` rotations; with `size` (e.g. "1k") it
+    rotates when the log is over it (not forced), so copies are renamed along a long
+    chain (app.log.1 -> app.log.2 ...) as in production."""
+
+    keep: int = 3
+    size: str | None = None
+
+
+# The copytruncate race as reported: logrotate every RACE_INTERVAL_S with `size 1k` and
+# `rotate 1000`, against RACE_RATE lines a second through one O_APPEND descriptor.
+RACE_POLICY = Policy(keep=1000, size="1k")
+
+
+def write_logrotate_config(root: Path, mode: str, policy: Policy = Policy()) -> Path:
+    """A logrotate config for inbox/app.log in `mode`, by `policy`."""
+    size = [f"size {policy.size}"] if policy.size else []
+    directives = [*MODES[mode], *size, f"rotate {policy.keep}", "missingok"]
+    body = "\n".join(f"    {d}" for d in directives)
     conf = root / "logrotate.conf"
     conf.write_text(f"{root / 'inbox' / LOG_NAME} {{\n{body}\n}}\n")
     return conf
 
 
-def rotate(root: Path, conf: Path) -> None:
-    """One forced rotation by the real binary, with its own state file."""
+def rotate(root: Path, conf: Path, *, force: bool = True) -> None:
+    """One rotation by the real binary (forced, or as its `size` says), with its own
+    state file."""
     done = subprocess.run(
-        ["logrotate", "-f", "-s", str(root / "logrotate.state"), str(conf)],
+        ["logrotate", *(["-f"] if force else []), "-s", str(root / "logrotate.state"), str(conf)],
         capture_output=True,
         text=True,
         timeout=LOGROTATE_TIMEOUT_S,
@@ -105,6 +127,7 @@ def rotate_while_writing(
     rate: float,
     reopen: bool,
     kills: random.Random | None = None,
+    force: bool = True,
 ) -> tuple[Counter[str], list[tuple[int, int]]]:
     """Rotate `rotations` times while the writer runs; the lines written, and the
     writer's line numbers during each logrotate run. `reopen`: the writer opens the log
@@ -118,7 +141,7 @@ def rotate_while_writing(
         for _ in range(rotations):
             pause(interval)
             lo = writer.seq - 1
-            rotate(d.root, conf)
+            rotate(d.root, conf, force=force)
             windows.append((lo, writer.seq + 1))
             if kills is not None:
                 pause(kills.uniform(0.0, 0.3))
@@ -138,27 +161,33 @@ def soak_logrotate(
     interval: float,
     rate: float,
     kills: random.Random | None = None,
+    policy: Policy = Policy(),
+    label: str = "",
 ) -> RotateResult:
-    """Run `d` (a passthrough pipeline), rotate app.log `rotations` times in `mode` while
-    writing (with `kills`, kill -9 after each), let the daemon catch up, and compare the
-    outbox with what was written."""
+    """Run `d` (a passthrough pipeline), run logrotate on app.log `rotations` times in
+    `mode` by `policy` while writing (with `kills`, kill -9 after each), let the daemon
+    catch up, and compare the outbox with what was written."""
     started = time.monotonic()
     d.inbox.mkdir(parents=True, exist_ok=True)
-    conf = write_logrotate_config(d.root, mode)
+    conf = write_logrotate_config(d.root, mode, policy)
     try:
         d.start()
         written, windows = rotate_while_writing(
             d, conf, rotations=rotations, interval=interval, rate=rate,
-            reopen="create" in mode, kills=kills,
+            reopen="create" in mode, kills=kills, force=policy.size is None,
         )  # fmt: skip
         present = inbox_lines(d.inbox)
         settle(caught_up(d, present), CATCH_UP_S, 0.5)
+        if "copytruncate" in mode:
+            # A copy held back as possibly still being written is read once its wait is
+            # over: a copy read twice shows only then.
+            pause(COPY_WAIT_S + 1.0)
         alive = d.is_running()
         if alive:
             d.stop()
     finally:
         d.kill()
-    label = mode if kills is None else f"{mode} with kill -9"
+    label = label or (mode if kills is None else f"{mode} with kill -9")
     return judge(label, rotations, written, outbox_counter(d.outbox), present, windows,
                  alive=alive, secs=time.monotonic() - started)  # fmt: skip
 
@@ -188,3 +217,14 @@ def judge(
         mode, rotations, t.written, t.lost - by_logrotate, t.doubled, t.garbage,
         by_logrotate, alive, secs, [*lost[:3], *t.garbage_examples],
     )  # fmt: skip
+
+
+def copytruncate_race(root: Path, *, secs: float, burn: int, label: str) -> RotateResult:
+    """The copytruncate race in `root` for about `secs` seconds of writing, beside
+    `burn` busy-loop processes."""
+    rotations = max(int(secs / RACE_INTERVAL_S), 1)
+    with cpu_burners(burn):
+        return soak_logrotate(
+            passthrough_daemon(root), "copytruncate", rotations=rotations,
+            interval=RACE_INTERVAL_S, rate=RACE_RATE, policy=RACE_POLICY, label=label,
+        )  # fmt: skip

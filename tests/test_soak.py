@@ -12,10 +12,11 @@ import pytest
 from daemon_fixtures import MakeDaemon, write_config
 from soak import soak_kills
 from soak_hostile import soak_hostile
-from soak_rotate import MODES, logrotate_available, soak_logrotate
+from soak_rotate import MODES, copytruncate_race, logrotate_available, soak_logrotate
 
 KILLS = 5
 ROTATIONS = 2
+RACE_SECS = 8.0
 
 
 @pytest.mark.slow
@@ -59,6 +60,17 @@ def test_logrotate_create_with_kill_9_after_each_rotation(
     assert r.ok, (r.summary(), r.examples)
     assert r.lost_by_logrotate == 0, r.summary()
     assert d.starts == ROTATIONS + 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not logrotate_available(), reason="the logrotate binary is not installed")
+def test_copytruncate_race_beside_a_cpu_burner_doubles_nothing(tmp_path: Path) -> None:
+    """logrotate every 0.5 s (size 1k, rotate 1000) on a busy machine: the reader often
+    reads the original past the point logrotate copied it before the cut."""
+    r = copytruncate_race(tmp_path, secs=RACE_SECS, burn=os.cpu_count() or 1, label="race")
+    print(r.summary())
+    assert r.rotations > 0 and r.written > 0
+    assert r.ok, (r.summary(), r.examples)
 
 
 @pytest.mark.slow
