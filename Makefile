@@ -52,8 +52,9 @@ bench: $(RUN_STAMP)
 	$(PY) bench/bench_workers.py
 	$(PY) bench/bench_nats.py
 
-# 100 random kill -9, both logrotate modes (also with kill -9), the hostile inbox: one
-# summary line per run.
+# 100 random kill -9, both logrotate modes (also with kill -9), the copytruncate race
+# (logrotate every 0.5 s, size 1k, 20 runs in a row beside a CPU burner), the hostile
+# inbox: one summary line per run.
 soak: $(TEST_STAMP)
 	$(PY) tests/soak.py $(ARGS)
 

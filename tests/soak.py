@@ -1,9 +1,11 @@
 """The soak driver: random `kill -9` while lines are appended, the real `logrotate` in
-both its modes (then again with a `kill -9` after each rotation), and a hostile inbox.
-Each run prints one summary line; the exit code is 1 when any run lost, doubled or
-garbled a line, or the daemon died.
+both its modes (then again with a `kill -9` after each rotation), the copytruncate race
+(logrotate every 0.5 s with `size 1k`, 20 runs in a row beside a CPU burner), and a
+hostile inbox. Each run prints one summary line; the exit code is 1 when any run lost,
+doubled or garbled a line, or the daemon died.
 
     python tests/soak.py --kills 100 --rotations 10      # `make soak` runs the defaults
+    python tests/soak.py --kills 0 --rotations 0 --no-hostile --race-runs 20   # the race only
 
 Importable: tests/test_soak.py runs short versions of the same functions.
 """
@@ -11,6 +13,7 @@ Importable: tests/test_soak.py runs short versions of the same functions.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -24,7 +27,13 @@ import pytest
 from daemon_fixtures import Daemon, outbox_counter, outbox_line_count, pause
 from soak_common import LineWriter, Tally, caught_up, passthrough_daemon, settle, tally
 from soak_hostile import HostileResult, soak_hostile
-from soak_rotate import MODES, RotateResult, logrotate_available, soak_logrotate
+from soak_rotate import (
+    MODES,
+    RotateResult,
+    copytruncate_race,
+    logrotate_available,
+    soak_logrotate,
+)
 
 KILL_FILES = ["a.log", "deep/b.log"]
 FINAL_TIMEOUT_S = 120.0
@@ -106,6 +115,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="skip the runs with kill -9 after each rotation",
     )
+    p.add_argument("--race-runs", type=int, default=20,
+                   help="copytruncate race runs in a row (20); 0 skips")  # fmt: skip
+    p.add_argument("--race-secs", type=float, default=30.0,
+                   help="seconds of writing per race run (30)")  # fmt: skip
+    p.add_argument("--burn", type=int, default=os.cpu_count() or 1,
+                   help="busy-loop processes beside each race run (one per CPU)")  # fmt: skip
     p.add_argument("--no-hostile", action="store_true", help="skip the hostile-inbox run")
     p.add_argument("--seed", type=int, default=None, help="seed of the kill moments")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -139,9 +154,25 @@ def runs(args: argparse.Namespace) -> list[tuple[str, Run]]:
         todo += [(mode, rotation(mode, False)) for mode in MODES]
         if not args.no_rotation_kills:
             todo += [(f"{mode}-kills", rotation(mode, True)) for mode in MODES]
+    if args.race_runs and not logrotate_available():
+        raise SystemExit("soak: the logrotate binary is not installed (or pass --race-runs 0)")
+    todo += [(f"race-{n}", race(args, n)) for n in range(1, args.race_runs + 1)]
     if not args.no_hostile:
         todo.append(("hostile", soak_hostile))
     return todo
+
+
+def race(args: argparse.Namespace, n: int) -> Run:
+    """Run `n` of the copytruncate race."""
+    label = (
+        f"copytruncate race {n}/{args.race_runs} (size 1k, rotate 1000, every 0.5 s, "
+        f"{args.burn} burners)"
+    )
+
+    def run(root: Path) -> RotateResult:
+        return copytruncate_race(root, secs=args.race_secs, burn=args.burn, label=label)
+
+    return run
 
 
 def main(argv: list[str]) -> int:
