@@ -23,6 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+# Run as a script (`make soak`): inboxd's folders import each other by their own names.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import pytest
 from daemon_fixtures import Daemon, outbox_counter, outbox_line_count, pause
 from soak_common import LineWriter, Tally, caught_up, passthrough_daemon, settle, tally

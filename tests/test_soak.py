@@ -83,3 +83,17 @@ def test_hostile_inbox_keeps_the_daemon_up_and_good_lines_exact(tmp_path: Path) 
     assert all(r.errors_shown[p] for p in r.errors_expected), r.errors_shown
     assert r.long_line_reported, "the 2 MiB line was not recorded as an error of `inbox`"
     assert r.odd_name_kept, "a non-UTF-8 name: no outbox file of the same bytes, or not in /files"
+
+
+def test_make_soak_runs_the_script_from_anywhere(tmp_path: Path) -> None:
+    """`make soak` runs tests/soak.py as a script, with no test runner to set the path."""
+    import subprocess
+    import sys
+
+    from daemon_fixtures import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    script = str(REPO / "tests" / "soak.py")
+    done = subprocess.run([sys.executable, script, "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and "--race-runs" in done.stdout, done.stderr
