@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from store.checkpoints import CheckpointStore
 from store.sinkboard import SinkBoard
 from store.telemetry import Telemetry
 from watcher.reader import FileReader
+from watcher.workers import WorkerPool, worker_spec
 from watcher.writing import Routing
 
 
@@ -63,3 +66,16 @@ class Reader:
     def reopen(self) -> None:
         self.reader.close()
         self.reader = self.open()
+
+
+@contextmanager
+def passthrough_pool(workers: int) -> Iterator[WorkerPool]:
+    """A started WorkerPool of `workers` processes whose pipeline keeps every line."""
+    keep = {"start": "processors.builtin:keep", "redact": "processors.builtin:redact_secrets"}
+    pool = WorkerPool(worker_spec(Settings(pipeline=keep)), workers, poison_after=3,
+                      stall_timeout=30.0)  # fmt: skip
+    pool.start()
+    try:
+        yield pool
+    finally:
+        pool.stop()

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reader_fixtures import Reader
+from reader_fixtures import Reader, passthrough_pool
 
-from processors.options import Settings
 from sinks.outbox import Outbox
 from store.checkpoints import CheckpointStore
 from watcher import pooled, reader
 from watcher.faults import SharedFault
-from watcher.workers import WorkerPool, worker_spec
+from watcher.workers import WorkerPool
 
 
 class Crash(Exception):
@@ -27,14 +26,8 @@ class Crash(Exception):
 
 @pytest.fixture
 def pool(tmp_path: Path) -> Iterator[WorkerPool]:
-    keep = {"start": "processors.builtin:keep", "redact": "processors.builtin:redact_secrets"}
-    settings = Settings(pipeline=keep)
-    made = WorkerPool(worker_spec(settings), 2, poison_after=3, stall_timeout=30.0)
-    made.start()
-    try:
+    with passthrough_pool(2) as made:
         yield made
-    finally:
-        made.stop()
 
 
 def append(path: Path, first: int, last: int) -> None:
