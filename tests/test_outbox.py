@@ -56,6 +56,27 @@ def test_recover_cuts_back_to_committed_sizes_only(tmp_path: Path) -> None:
     assert (tmp_path / "b.log").read_bytes() == b"short\n"
 
 
+def identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def test_recover_leaves_a_file_put_in_place_of_its_own_alone(tmp_path: Path) -> None:
+    """An outbox file replaced by another file (a consumer's, with its own inode) is not
+    the one whose size was committed: it is not cut. Its own files, recorded with their
+    identity and listed after it, still are."""
+    (tmp_path / "a.log").write_bytes(b"kept\nuncommitted\n")
+    (tmp_path / "b.log").write_bytes(b"kept\nuncommitted\n")
+    ids = {"a.log": identity(tmp_path / "a.log"), "b.log": identity(tmp_path / "b.log")}
+    (tmp_path / "theirs.log").write_bytes(b"a consumer's own file\n")
+    os.replace(tmp_path / "theirs.log", tmp_path / "a.log")
+    assert identity(tmp_path / "a.log") != ids["a.log"]
+    cuts = recover(tmp_path, {"a.log": 5, "b.log": 5}, ids)
+    assert cuts == [("b.log", 17, 5)]
+    assert (tmp_path / "a.log").read_bytes() == b"a consumer's own file\n"
+    assert (tmp_path / "b.log").read_bytes() == b"kept\n"
+
+
 def test_many_outbox_files_keep_a_bounded_number_of_descriptors(tmp_path: Path) -> None:
     box = Outbox(tmp_path)
     before = len(os.listdir("/proc/self/fd"))
