@@ -64,14 +64,22 @@ def rules_config(folder: Path, **daemon: Any) -> Path:
     return write_config(folder, pipeline=table, **daemon)
 
 
-def make_inbox(inbox: Path) -> None:
-    for f in range(3):
+# Files of 1, 2, 3, 7 and 15 chunks of 128 KiB (about 45 bytes a line): with two
+# workers, four chunks are in flight, and the last ones of each file are taken back
+# after its end was read.
+SIZES = (2_000, 4_500, 7_000, 20_000, 42_000)
+
+
+def make_inbox(inbox: Path, first: int = 0, sizes: tuple[int, ...] = SIZES) -> None:
+    """Append lines `first`.. to files f0.log.. of `sizes` lines each."""
+    for f, count in enumerate(sizes):
         lines = []
-        for i in range(20_000):
+        for i in range(first, first + count):
             level = "ERROR" if i % 13 == 0 else "INFO"
             extra = " RAISE" if i % 997 == 0 else ""
             lines.append(f"2026-12-01T00:00:00Z {level} file {f} line {i}{extra}")
-        (inbox / f"f{f}.log").write_text("".join(x + "\n" for x in lines))
+        with open(inbox / f"f{f}.log", "a") as fh:
+            fh.write("".join(x + "\n" for x in lines))
 
 
 def run_once(root: Path, conf: Path, inbox: Path, workers: int) -> dict[str, Any]:
@@ -92,17 +100,23 @@ def rows(db: Path, sql: str) -> Counter[tuple[Any, ...]]:
 
 
 def test_two_workers_give_what_one_gives(tmp_path: Path) -> None:
+    """Over files of many chunks, read once and again from their checkpoints after more
+    lines came: the same outbox bytes, counts, dead letters and errors."""
     conf = rules_config(tmp_path / "conf")
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     make_inbox(inbox)
-    one = run_once(tmp_path / "one", conf, inbox, 1)
-    two = run_once(tmp_path / "two", conf, inbox, 2)
-    strip = {k: {f: v[f] for f in ("count", "errors", "retries")} for k, v in one.items()}
-    assert {k: {f: v[f] for f in ("count", "errors", "retries")} for k, v in two.items()} == strip
-    for name in ("f0.log", "f1.log", "f2.log"):
-        a = (tmp_path / "one" / "outbox" / name).read_bytes()
-        assert a == (tmp_path / "two" / "outbox" / name).read_bytes(), name
+    for again in (False, True):
+        if again:
+            make_inbox(inbox, first=max(SIZES), sizes=(3000,) * len(SIZES))
+        one = run_once(tmp_path / "one", conf, inbox, 1)
+        two = run_once(tmp_path / "two", conf, inbox, 2)
+        strip = {k: {f: v[f] for f in ("count", "errors", "retries")} for k, v in one.items()}
+        got = {k: {f: v[f] for f in ("count", "errors", "retries")} for k, v in two.items()}
+        assert got == strip, f"again={again}"
+        for f in range(len(SIZES)):
+            a = (tmp_path / "one" / "outbox" / f"f{f}.log").read_bytes()
+            assert a == (tmp_path / "two" / "outbox" / f"f{f}.log").read_bytes(), (f, again)
     dead = "SELECT file, line_no, tag, processor, message, line FROM deadletter"
     assert rows(tmp_path / "one/var/inboxd.db", dead) == rows(tmp_path / "two/var/inboxd.db", dead)
     assert rows(tmp_path / "one/var/inboxd.db", dead)
