@@ -19,6 +19,7 @@ from itertools import islice
 from typing import Any
 
 from processors.batch import Batch
+from processors.contract import calls_processor
 from processors.pipeline import START, Node
 from store.records import Item
 
@@ -125,6 +126,7 @@ class Recovery:
         self.max_hops = max_hops
         self.max_outputs = max_outputs
 
+    @calls_processor
     def call(
         self,
         node: Node,
@@ -232,6 +234,7 @@ class Recovery:
                 exc = rejected
         return self.fault(node, item, exc, UNSET, UNSET, UNSET, buckets, batch)
 
+    @calls_processor
     def _continue(
         self,
         node: Node,

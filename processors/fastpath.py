@@ -10,7 +10,8 @@ pair, or a `str` subclass (routed as a plain `str` on the slow path).
 The four loops are written out per case (first wave or later, traced or not) on purpose:
 a shared loop with flags costs a test per line, measured as several percent of
 end-to-end throughput. After a fault the loop variables are reset to `UNSET`, so that
-`fault` never mistakes an earlier call's pair for the current one.
+`fault` never mistakes an earlier call's pair for the current one. Their locals `node`,
+`batch`, `o` and `item` are read from another thread (see processors.contract).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from processors.batch import Batch
 from processors.checked import NOT_PAIRS, UNSET
+from processors.contract import calls_processor
 from processors.pipeline import START, Node
 from store.records import Item
 
@@ -29,6 +31,7 @@ Loop = Callable[[Node, list[Any], Buckets, Batch, Fault], tuple[int, int]]
 CheckedFault = Callable[[Node, Item, BaseException, Any, Any, int, Buckets, Batch], tuple[int, int]]
 
 
+@calls_processor
 def start_plain(
     node: Node, lines: list[Any], buckets: Buckets, batch: Batch, fault: Fault
 ) -> tuple[int, int]:
@@ -50,6 +53,7 @@ def start_plain(
     return errors, retries
 
 
+@calls_processor
 def start_traced(
     node: Node, lines: list[Any], buckets: Buckets, batch: Batch, fault: Fault
 ) -> tuple[int, int]:
@@ -76,6 +80,7 @@ def start_traced(
     return errors, retries
 
 
+@calls_processor
 def run_plain(
     node: Node, items: list[Any], buckets: Buckets, batch: Batch, fault: Fault
 ) -> tuple[int, int]:
@@ -98,6 +103,7 @@ def run_plain(
     return errors, retries
 
 
+@calls_processor
 def run_traced(
     node: Node, items: list[Any], buckets: Buckets, batch: Batch, fault: Fault
 ) -> tuple[int, int]:
@@ -142,6 +148,7 @@ def forward(tag: str, items: list[Any], buckets: Buckets, *, first: bool) -> boo
     return True
 
 
+@calls_processor
 def run_checked(
     node: Node,
     items: list[Any],

@@ -1,8 +1,8 @@
 """What the routing thread is in: the processor call in flight, read off its stack.
 
-The router's loops keep the processor (`node`), the batch (`batch`: file, first line
-number) and the line's place in it (`o`, or `item[0]`) in local variables, which a frame
-exposes to another thread. Sampling them costs the hot path nothing.
+The router's loops keep the processor, the batch (file, first line number) and the
+line's place in it in locals named in processors.contract, which a frame exposes to
+another thread. Sampling them costs the hot path nothing.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from types import FrameType
 from typing import Any
 
 import processors.router as router_module
+from processors.contract import BATCH, ITEM, NODE, ORIGIN
 
 # The router and the loops it runs live in this folder; user code and the built-ins
-# have no `node` and `batch` locals.
+# have no NODE and BATCH locals.
 _ROUTER_DIR = os.path.dirname(router_module.__file__)
 
 
@@ -45,12 +46,12 @@ def in_flight(thread_id: int | None) -> InFlight | None:
 
 
 def _from_locals(local: dict[str, Any]) -> InFlight | None:
-    node, batch = local.get("node"), local.get("batch")
+    node, batch = local.get(NODE), local.get(BATCH)
     if node is None or batch is None:
         return None
-    origin = local.get("o")
+    origin = local.get(ORIGIN)
     if not isinstance(origin, int):
-        item = local.get("item")
+        item = local.get(ITEM)
         origin = item[0] if isinstance(item, tuple) and item and isinstance(item[0], int) else None
     first = getattr(batch, "first_line_no", None)
     line_no = first + origin if isinstance(first, int) and origin is not None else None

@@ -1,0 +1,37 @@
+"""What the router's modules share: the names its loops keep a call in, read from afar.
+
+processors.inflight tells which line the routing thread is on by reading the locals of
+its frames, from another thread (the stall watch, a worker's sampler for poison lines).
+A frame of a loop that calls a processor holds the processor in `NODE` and the batch in
+`BATCH` (file, first line number), and the line's place in the batch either in `ORIGIN`
+(an int) or as the first field of the branch in `ITEM`. Sampling them costs the loops
+nothing; renaming one of those locals would silently drop the line from stall reports.
+
+Python cannot name a local after a constant, so every function that calls a processor
+is marked `@calls_processor`, which checks at import that its code has the names (the
+import fails otherwise). tests/test_inflight.py runs each of them and checks the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+NODE = "node"
+BATCH = "batch"
+ORIGIN = "o"
+ITEM = "item"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def calls_processor(fn: F) -> F:
+    """Check that `fn` keeps its call in the locals inflight reads; `fn` itself back."""
+    names = set(fn.__code__.co_varnames)
+    missing = {NODE, BATCH} - names
+    if missing or not {ORIGIN, ITEM} & names:
+        raise TypeError(
+            f"{fn.__qualname__} calls a processor without the locals processors.inflight "
+            f"reads: missing {sorted(missing) or [ORIGIN + ' or ' + ITEM]}"
+        )
+    return fn
