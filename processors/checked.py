@@ -19,15 +19,9 @@ from itertools import islice
 from typing import Any
 
 from processors.batch import Batch
-from processors.contract import calls_processor
+from processors.contract import NOT_PAIRS, UNSET, calls_processor
 from processors.pipeline import START, Node
 from store.records import Item
-
-# Results that iterate but are not collections of pairs: taking them as such would
-# route their characters, bytes or keys.
-NOT_PAIRS = (str, bytes, bytearray, memoryview, dict, set, frozenset)
-# The fast loops' variables before they hold a pair of the current call.
-UNSET: Any = object()
 
 
 class HopLimitExceeded(Exception):

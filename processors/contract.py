@@ -1,4 +1,4 @@
-"""What the router's modules share: the names its loops keep a call in, read from afar.
+"""What the router's modules share: the names its loops keep a call in, and the markers.
 
 processors.inflight tells which line the routing thread is on by reading the locals of
 its frames, from another thread (the stall watch, a worker's sampler for poison lines).
@@ -10,6 +10,9 @@ nothing; renaming one of those locals would silently drop the line from stall re
 Python cannot name a local after a constant, so every function that calls a processor
 is marked `@calls_processor`, which checks at import that its code has the names (the
 import fails otherwise). tests/test_inflight.py runs each of them and checks the line.
+
+This module imports nothing of inboxd's: the router, its loops, their recovery and
+inflight all import it, and it imports none of them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ NODE = "node"
 BATCH = "batch"
 ORIGIN = "o"
 ITEM = "item"
+
+# The fast loops' variables before they hold a pair of the current call (set again after
+# every fault, so that processors.checked never takes an earlier call's pair for its own).
+UNSET: Any = object()
+# Results that iterate but are not collections of pairs: taking them as such would
+# route their characters, bytes or keys.
+NOT_PAIRS = (str, bytes, bytearray, memoryview, dict, set, frozenset)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

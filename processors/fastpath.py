@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from processors.batch import Batch
-from processors.checked import NOT_PAIRS, UNSET
-from processors.contract import calls_processor
+from processors.contract import NOT_PAIRS, UNSET, calls_processor
 from processors.pipeline import START, Node
 from store.records import Item
 
