@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import CodeType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from processors.pipeline import Node
 from store.records import (
@@ -24,9 +24,6 @@ from store.records import (
     describe,
     exception_text,
 )
-
-if TYPE_CHECKING:
-    from processors.router import Routed
 
 KEEP_LINES = ("redacted", "full", "none")
 # With keep_lines = "none", a line this long or longer is cut out of the messages that
@@ -151,13 +148,18 @@ def format_traceback(exc: BaseException, own_files: frozenset[str]) -> str:
 
 @dataclass(slots=True)
 class Batch:
-    """The lines of one route() call and the records their failures make."""
+    """The lines of one route() call and the records their failures make.
+
+    `errors` and `deadletters` are the lists the records are appended to (the router
+    hands in those of its `Routed`).
+    """
 
     lines: list[str]
     file: str | None
     first_line_no: int
     ts: float
-    routed: Routed
+    errors: list[ErrorRecord]
+    deadletters: list[DeadLetter]
     trace: bool
     keeper: Keeper
     own_files: frozenset[str]
@@ -176,7 +178,7 @@ class Batch:
         keep = self.keeper
         text = line if isinstance(line, str) else repr(line)
         trace = keep.text(format_traceback(exc, self.own_files), text) if tb else None
-        self.routed.errors.append(
+        self.errors.append(
             ErrorRecord(
                 self.ts,
                 node.name,
@@ -194,7 +196,7 @@ class Batch:
         keep = self.keeper
         text = line if isinstance(line, str) else repr(line)
         kept = keep.line(text, whole=True)
-        self.routed.deadletters.append(
+        self.deadletters.append(
             DeadLetter(
                 self.ts,
                 self.file,

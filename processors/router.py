@@ -117,8 +117,9 @@ class Router:
             return routed
         trace = self.trace or (self.tap is not None and self.tap.active)
         batch = Batch(
-            lines, file, first_line_no, self._clock(), routed, trace, self.keeper, OWN_FILES
-        )
+            lines, file, first_line_no, self._clock(), routed.errors, routed.deadletters,
+            trace, self.keeper, OWN_FILES,
+        )  # fmt: skip
         ends: list[Item] = []
         sunk: dict[str, list[Item]] = {name: [] for name in self.sinks}
         # The first wave runs over the lines themselves: no item is built for a line
