@@ -20,6 +20,7 @@ from typing import Any
 
 from processors.batch import Batch
 from processors.contract import NOT_PAIRS, UNSET, calls_processor
+from processors.fastpath import CheckedStop, Stop
 from processors.pipeline import START, Node
 from store.records import Item
 
@@ -159,25 +160,14 @@ class Recovery:
             batch.terminate(cur)
         return errors, node.retries
 
-    def fault(
-        self,
-        node: Node,
-        item: Item,
-        exc: BaseException,
-        res: Any,
-        tag: Any,
-        line: Any,
-        buckets: dict[str, list[Item]],
-        batch: Batch,
-    ) -> tuple[int, int]:
+    def fault(self, stop: Stop) -> tuple[int, int]:
         """Finish a call of a proven processor that raised inside the fast loop.
 
-        `res`, `tag` and `line` are the fast loop's variables: the call's result and the
-        last pair it unpacked (`UNSET` when the loop has not set them since the last
-        fault). They tell a processor's exception from a pair the loop could not route.
+        The loop's variables in `stop` (the call's result and the last pair it unpacked)
+        tell a processor's exception from a pair the loop could not route.
         """
-        tb = exc.__traceback__
-        if (tb is None or tb.tb_next is None) and tag is not UNSET:
+        node, item, exc, res, tag, line, buckets, batch = stop
+        if _raised_by_loop(exc) and tag is not UNSET:
             if not (isinstance(tag, str) and isinstance(line, str)):
                 exc = _rejected(node.name, (tag, line))
             elif type(line) is not str or not _is_routable(tag, buckets):
@@ -192,26 +182,16 @@ class Recovery:
         errors, retries = self.call(node, item, buckets, batch, attempt=2, failed=exc)
         return errors + 1, retries
 
-    def fault_checked(
-        self,
-        node: Node,
-        item: Item,
-        exc: BaseException,
-        res: Any,
-        pair: Any,
-        count: int,
-        buckets: dict[str, list[Item]],
-        batch: Batch,
-    ) -> tuple[int, int]:
+    def fault_checked(self, stop: CheckedStop) -> tuple[int, int]:
         """Finish a call of an unproven processor that raised inside its checked loop.
 
-        `res`, `pair` and `count` are the loop's variables: the call's result, the last
-        item pulled from it and how many were pulled (`UNSET`/0 when not set since the
-        last fault: a processor that raised in its own call leaves them at the values of
-        an earlier call, which passed every check).
+        The loop's variables in `stop`: the call's result, the last item pulled from it
+        and how many were pulled (`UNSET`/0 when not set since the last fault: a
+        processor that raised in its own call leaves them at the values of an earlier
+        call, which passed every check).
         """
-        tb = exc.__traceback__
-        if tb is None or tb.tb_next is None:
+        node, item, exc, res, pair, count, buckets, batch = stop
+        if _raised_by_loop(exc):
             rejected = _bad_result(node.name, res, count, self.max_outputs)
             if rejected is None and pair is not UNSET:
                 if not _is_pair(pair):
@@ -226,7 +206,7 @@ class Recovery:
                     return self._continue(node, item, res, tag, line, buckets, batch)
             if rejected is not None:
                 exc = rejected
-        return self.fault(node, item, exc, UNSET, UNSET, UNSET, buckets, batch)
+        return self.fault(Stop(node, item, exc, UNSET, UNSET, UNSET, buckets, batch))
 
     @calls_processor
     def _continue(
@@ -245,7 +225,7 @@ class Recovery:
             pairs = [(tag, line), *rest]
             check_pairs(node.name, pairs)
         except (Exception, SystemExit) as exc:
-            return self.fault(node, item, exc, UNSET, UNSET, UNSET, buckets, batch)
+            return self.fault(Stop(node, item, exc, UNSET, UNSET, UNSET, buckets, batch))
         return self.distribute(node, item, pairs, buckets, batch, 1), 0
 
     def distribute(
@@ -280,6 +260,13 @@ class Recovery:
         if not emitted and not errors and batch.trace:
             batch.terminate(item)
         return errors
+
+
+def _raised_by_loop(exc: BaseException) -> bool:
+    """Whether the loop's own frame raised `exc` (a check of a pair, a bucket lookup, a
+    call that could not be made), rather than a frame of the processor under it."""
+    tb = exc.__traceback__
+    return tb is None or tb.tb_next is None
 
 
 def _is_routable(tag: Any, buckets: dict[str, list[Item]]) -> bool:

@@ -17,7 +17,7 @@ end-to-end throughput. After a fault the loop variables are reset to `UNSET`, so
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from processors.batch import Batch
 from processors.contract import NOT_PAIRS, UNSET, calls_processor
@@ -25,9 +25,42 @@ from processors.pipeline import START, Node
 from store.records import Item
 
 Buckets = dict[str, list[Item]]
-Fault = Callable[[Node, Item, BaseException, Any, Any, Any, Buckets, Batch], tuple[int, int]]
+
+
+class Stop(NamedTuple):
+    """Where a proven loop stopped: the call, what it raised, the loop's variables.
+
+    `res` is the call's result, `tag` and `line` the last pair unpacked from it; all
+    three are `UNSET` when the loop has not set them since the last fault.
+    """
+
+    node: Node
+    item: Item
+    exc: BaseException
+    res: Any
+    tag: Any
+    line: Any
+    buckets: Buckets
+    batch: Batch
+
+
+class CheckedStop(NamedTuple):
+    """Where the checked loop stopped: `pair` is the last item pulled from the result
+    and `pulled` how many were (`UNSET` and 0 when not set since the last fault)."""
+
+    node: Node
+    item: Item
+    exc: BaseException
+    res: Any
+    pair: Any
+    pulled: int
+    buckets: Buckets
+    batch: Batch
+
+
+Fault = Callable[[Stop], tuple[int, int]]
 Loop = Callable[[Node, list[Any], Buckets, Batch, Fault], tuple[int, int]]
-CheckedFault = Callable[[Node, Item, BaseException, Any, Any, int, Buckets, Batch], tuple[int, int]]
+CheckedFault = Callable[[CheckedStop], tuple[int, int]]
 
 
 @calls_processor
@@ -45,7 +78,7 @@ def start_plain(
                     raise TypeError(line)
                 buckets[t].append((o, line, t, None))
         except (Exception, SystemExit) as exc:
-            e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
+            e, r = fault(Stop(node, (o, x, START, None), exc, res, t, line, buckets, batch))
             errors += e
             retries += r
             res = t = line = UNSET
@@ -72,7 +105,7 @@ def start_traced(
             if not emitted:
                 terminals.append((o, x, START, None))
         except (Exception, SystemExit) as exc:
-            e, r = fault(node, (o, x, START, None), exc, res, t, line, buckets, batch)
+            e, r = fault(Stop(node, (o, x, START, None), exc, res, t, line, buckets, batch))
             errors += e
             retries += r
             res = t = line = UNSET
@@ -95,7 +128,7 @@ def run_plain(
                     raise TypeError(line)
                 buckets[t].append((o, line, t, item))
         except (Exception, SystemExit) as exc:
-            e, r = fault(node, item, exc, res, t, line, buckets, batch)
+            e, r = fault(Stop(node, item, exc, res, t, line, buckets, batch))
             errors += e
             retries += r
             res = t = line = UNSET
@@ -123,7 +156,7 @@ def run_traced(
             if not emitted:
                 terminals.append(item)
         except (Exception, SystemExit) as exc:
-            e, r = fault(node, item, exc, res, t, line, buckets, batch)
+            e, r = fault(Stop(node, item, exc, res, t, line, buckets, batch))
             errors += e
             retries += r
             res = t = line = UNSET
@@ -191,7 +224,7 @@ def run_checked(
                 terminals.append((o, x, START, None) if parent is None else parent)
         except (Exception, SystemExit) as exc:
             item = (o, x, START, None) if parent is None else parent
-            e, r = fault(node, item, exc, res, pair, n, buckets, batch)
+            e, r = fault(CheckedStop(node, item, exc, res, pair, n, buckets, batch))
             errors += e
             retries += r
             res = pair = UNSET
