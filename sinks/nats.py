@@ -107,63 +107,19 @@ class NatsSpec(SinkSpec):
 
     @classmethod
     def parse(cls, name: str, table: dict[str, Any], where: str) -> NatsSpec:
-        servers = table.get("servers", ["nats://127.0.0.1:4222"])
-        if isinstance(servers, str):
-            servers = [servers]
-        if (
-            not isinstance(servers, list)
-            or not servers
-            or not all(
-                isinstance(s, str) and re.match(r"^(nats|tls|ws|wss)://[^/\s]+/?$", s)
-                for s in servers
-            )
-        ):
-            raise ConfigError(
-                f"{where} servers: expected a list of nats://host:port URLs, got {servers!r}"
-            )
-        subject = text(table.get("subject", "inboxd.{host}.{file}"), f"{where} subject")
-        assert subject is not None
-        template_fields(subject, FIELDS, f"{where} subject")
-        sample = render_subject(subject, host="h", file="a/b.log", sink=name)
-        if not _LITERAL.match(subject) or not subject_matches(">", sample) or ".." in sample:
-            raise ConfigError(
-                f"{where} subject: {subject!r} is not a subject to publish on (tokens of "
-                "letters, digits, '_' or '-' between dots, no wildcards; "
-                "placeholders {host}, {file}, {sink})"
-            )
         stream = text(table.get("stream", "INBOXD"), f"{where} stream")
         assert stream is not None
         if re.search(r"[\s.*>/\\]", stream):
             raise ConfigError(f"{where} stream: {stream!r} cannot name a stream")
-        create = table.get("create", False)
-        if not isinstance(create, bool):
-            raise ConfigError(f"{where} create: expected true or false, got {create!r}")
-        discard = table.get("discard", "old")
-        if discard not in ("old", "new"):
-            raise ConfigError(f'{where} discard: expected "old" or "new", got {discard!r}')
-        auth = NatsAuth(**{k: text(table.get(k), f"{where} {k}", optional=True)
-                           for k in _AUTH_KEYS})  # fmt: skip
-        for key in ("credentials", "nkey_seed", "tls_ca", "tls_cert", "tls_key"):
-            path = getattr(auth, key)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"{where} {key}: no file {path}")
         batch = int_in(table.get("batch", 1000), f"{where} batch", 1, 100_000)
-        max_age = table.get("max_age", 0)
-        if max_age != 0:
-            max_age = seconds_in(max_age, f"{where} max_age", 0, 10**10)
+        max_pending = int_in(table.get("max_pending", 100_000), f"{where} max_pending", 1, 10**9)
         return cls(
-            name, "nats", servers=tuple(servers), subject=subject, stream=stream, create=create,
-            max_age=float(max_age),
-            max_bytes=int_in(table.get("max_bytes", -1), f"{where} max_bytes", -1, 2**62),
-            max_msgs=int_in(table.get("max_msgs", -1), f"{where} max_msgs", -1, 2**62),
-            duplicate_window=seconds_in(table.get("duplicate_window", 120),
-                                        f"{where} duplicate_window", 0, 10**7),
-            discard=discard, auth=auth, batch=batch,
+            name, "nats", servers=_servers(table, where), subject=_subject(table, name, where),
+            stream=stream, **_stream_options(table, where), auth=_auth(table, where),
+            batch=batch, pending_limit=max(batch, max_pending),
             max_in_flight=int_in(table.get("max_in_flight", 256), f"{where} max_in_flight", 1,
                                  65_536),
             timeout=seconds_in(table.get("timeout", 5), f"{where} timeout", 0, 600),
-            pending_limit=max(batch, int_in(table.get("max_pending", 100_000),
-                                            f"{where} max_pending", 1, 10**9)),
         )  # fmt: skip
 
     @property
@@ -224,6 +180,70 @@ class NatsSpec(SinkSpec):
     def sender(self, ctx: SenderContext) -> SpoolSender:
         return SpoolSender(self.name, "nats", self.batch, NatsTransport(self), ctx.board,
                            ctx.db_path, keep_line=ctx.keep_line)  # fmt: skip
+
+
+def _servers(table: dict[str, Any], where: str) -> tuple[str, ...]:
+    servers = table.get("servers", ["nats://127.0.0.1:4222"])
+    if isinstance(servers, str):
+        servers = [servers]
+    if (
+        not isinstance(servers, list)
+        or not servers
+        or not all(
+            isinstance(s, str) and re.match(r"^(nats|tls|ws|wss)://[^/\s]+/?$", s) for s in servers
+        )
+    ):
+        raise ConfigError(
+            f"{where} servers: expected a list of nats://host:port URLs, got {servers!r}"
+        )
+    return tuple(servers)
+
+
+def _subject(table: dict[str, Any], name: str, where: str) -> str:
+    subject = text(table.get("subject", "inboxd.{host}.{file}"), f"{where} subject")
+    assert subject is not None
+    template_fields(subject, FIELDS, f"{where} subject")
+    sample = render_subject(subject, host="h", file="a/b.log", sink=name)
+    if not _LITERAL.match(subject) or not subject_matches(">", sample) or ".." in sample:
+        raise ConfigError(
+            f"{where} subject: {subject!r} is not a subject to publish on (tokens of "
+            "letters, digits, '_' or '-' between dots, no wildcards; "
+            "placeholders {host}, {file}, {sink})"
+        )
+    return subject
+
+
+def _stream_options(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """The keys that shape a stream made with `create = true`."""
+    create = table.get("create", False)
+    if not isinstance(create, bool):
+        raise ConfigError(f"{where} create: expected true or false, got {create!r}")
+    discard = table.get("discard", "old")
+    if discard not in ("old", "new"):
+        raise ConfigError(f'{where} discard: expected "old" or "new", got {discard!r}')
+    max_age = table.get("max_age", 0)
+    if max_age != 0:
+        max_age = seconds_in(max_age, f"{where} max_age", 0, 10**10)
+    return {
+        "create": create,
+        "discard": discard,
+        "max_age": float(max_age),
+        "max_bytes": int_in(table.get("max_bytes", -1), f"{where} max_bytes", -1, 2**62),
+        "max_msgs": int_in(table.get("max_msgs", -1), f"{where} max_msgs", -1, 2**62),
+        "duplicate_window": seconds_in(
+            table.get("duplicate_window", 120), f"{where} duplicate_window", 0, 10**7
+        ),
+    }
+
+
+def _auth(table: dict[str, Any], where: str) -> NatsAuth:
+    auth = NatsAuth(**{k: text(table.get(k), f"{where} {k}", optional=True)
+                       for k in _AUTH_KEYS})  # fmt: skip
+    for key in ("credentials", "nkey_seed", "tls_ca", "tls_cert", "tls_key"):
+        path = getattr(auth, key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{where} {key}: no file {path}")
+    return auth
 
 
 class NatsTransport:

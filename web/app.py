@@ -263,7 +263,11 @@ def _add_status_routes(app: FastAPI, ctx: ApiContext) -> None:
 
 def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
     history = HistoryReader(ctx.db_path)
+    _add_history_stats(app, history)
+    _add_stored_records(app, history)
 
+
+def _add_history_stats(app: FastAPI, history: HistoryReader) -> None:
     @app.get(
         "/history/stats",
         responses={**ok(list[MetricRow], "metric rows or buckets, oldest first"),
@@ -305,6 +309,8 @@ def _add_history_routes(app: FastAPI, ctx: ApiContext) -> None:
         )
         return json_response(rows)
 
+
+def _add_stored_records(app: FastAPI, history: HistoryReader) -> None:
     @app.get(
         "/history/errors",
         responses={**ok(list[ErrorDoc], "stored errors, newest last"),

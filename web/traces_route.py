@@ -81,6 +81,34 @@ def tags_for(text: str | None, pipeline_tags: TagMap | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys([text, *named]))
 
 
+# The query parameters of /traces, each with its description for /openapi.json.
+TracesLimit = Annotated[
+    int | None,
+    Query(ge=0, description=f"the newest K traces only (default {TRACES_DEFAULT}, at most 10000)"),
+]
+TagParam = Annotated[
+    str | None, Query(max_length=1000, description="a tag in the path, or a processor's name")
+]
+FileParam = Annotated[
+    str | None,
+    Query(max_length=1000, description=f"only traces whose input file matches {FILE_GLOB_HELP}"),
+]
+TextParam = Annotated[
+    str | None,
+    Query(
+        max_length=1000, description="only traces whose line contains this text (case-insensitive)"
+    ),
+]
+SinceParam = Annotated[
+    float | None,
+    Query(allow_inf_nan=False, description="only traces at or after this Unix time (seconds)"),
+]
+UntilParam = Annotated[
+    float | None,
+    Query(allow_inf_nan=False, description="only traces at or before this Unix time (seconds)"),
+]
+
+
 def add_traces_route(
     app: FastAPI,
     telemetry: Telemetry,
@@ -93,43 +121,12 @@ def add_traces_route(
                    **problem(503, "the database cannot be read now")},
     )  # fmt: skip
     async def traces(
-        limit: Annotated[
-            int | None,
-            Query(
-                ge=0,
-                description=f"the newest K traces only (default {TRACES_DEFAULT}, at most 10000)",
-            ),
-        ] = None,
-        tag: Annotated[
-            str | None,
-            Query(max_length=1000, description="a tag in the path, or a processor's name"),
-        ] = None,
-        file: Annotated[
-            str | None,
-            Query(
-                max_length=1000,
-                description=f"only traces whose input file matches {FILE_GLOB_HELP}",
-            ),
-        ] = None,
-        q: Annotated[
-            str | None,
-            Query(
-                max_length=1000,
-                description="only traces whose line contains this text (case-insensitive)",
-            ),
-        ] = None,
-        since: Annotated[
-            float | None,
-            Query(
-                allow_inf_nan=False, description="only traces at or after this Unix time (seconds)"
-            ),
-        ] = None,
-        until: Annotated[
-            float | None,
-            Query(
-                allow_inf_nan=False, description="only traces at or before this Unix time (seconds)"
-            ),
-        ] = None,
+        limit: TracesLimit = None,
+        tag: TagParam = None,
+        file: FileParam = None,
+        q: TextParam = None,
+        since: SinceParam = None,
+        until: UntilParam = None,
     ) -> Response:
         wanted = TRACES_DEFAULT if limit is None else min(limit, 10_000)
         tags = tags_for(tag, pipeline_tags)
