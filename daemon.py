@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from watcher.forkserver import ensure_server, start_early
+from watcher.workers.forkserver import ensure_server, start_early
 
 # Worker processes fork from a server process. Started here, before the imports below
 # (when this is the daemon and its settings ask for workers), its own start overlaps
@@ -30,22 +30,22 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
+from cli.logs import setup_logging
+from cli.settings import VERSION, Settings, settings_from
 from processors.errors import ConfigError, InboxdError
-from processors.options import VERSION, Settings, settings_from
 from processors.pipeline import Pipeline, add_import_path, load_pipeline
 from processors.router import Router
 from sinks.registry import check_sinks
 from store.flush import Flusher, flush_once
-from store.health import DEGRADED
+from store.live.health import DEGRADED
+from store.live.sinkboard import SinkBoard
+from store.live.tap import TapHub
+from store.live.telemetry import Telemetry
 from store.lock import FolderLock, lock_folders
-from store.logs import setup_logging
-from store.sinkboard import SinkBoard
 from store.statemark import check_state
-from store.tap import TapHub
-from store.telemetry import Telemetry
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
-from watcher.faults import SharedFault
+from watcher.reading.faults import SharedFault
 from watcher.sdnotify import Notifier
 from web.startup import announce
 
@@ -72,9 +72,9 @@ EXIT_FAILURE = 1
 OPEN_FILES_WANTED = 65536
 # `inboxd check|test|tap ...`: the module whose main(argv) runs each subcommand.
 SUBCOMMANDS = {
-    "check": "processors.checkcmd",
-    "test": "processors.pipetest",
-    "tap": "web.tapclient",
+    "check": "cli.check",
+    "test": "cli.pipetest",
+    "tap": "cli.tap",
 }
 
 

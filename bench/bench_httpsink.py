@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from sinks import spool  # noqa: E402
 from sinks.http import HttpSpec, http_sender  # noqa: E402
 from store.db import connect, ensure_schema, transaction  # noqa: E402
-from store.sinkboard import SinkBoard  # noqa: E402
+from store.live.sinkboard import SinkBoard  # noqa: E402
 
 SPOOL_CHUNK = 5_000  # lines a transaction, about what one commit of the engine holds
 

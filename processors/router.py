@@ -32,8 +32,8 @@ from processors.batch import Batch, Keeper
 from processors.builtin import KEEP_TAG, keep
 from processors.checked import HopLimitExceeded, Recovery, UnknownTag
 from processors.pipeline import END, START, Node, Pipeline
+from store.live.tap import TapHub
 from store.records import DeadLetter, ErrorRecord, Item, SinkLines, TraceBatch
-from store.tap import TapHub
 
 __all__ = ["HopLimitExceeded", "Routed", "Router", "UnknownTag"]
 

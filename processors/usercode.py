@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 PRIVATE_PREFIX = "_inboxd_user_"
-OWN_PACKAGES = frozenset({"processors", "sinks", "store", "watcher", "web", "daemon"})
+OWN_PACKAGES = frozenset({"cli", "processors", "sinks", "store", "watcher", "web", "daemon"})
 # The folder holding inboxd's own packages: a config kept there names them, not copies.
 INBOXD_ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 import sqlite_utils
 
 from store.errors import SharedFault, reason_of
-from store.sinkboard import SinkBoard
+from store.live.sinkboard import SinkBoard
 
 if TYPE_CHECKING:
     from sinks.outbox import Outbox

@@ -25,8 +25,8 @@ from sinks.config import int_in, seconds_in, shown_url
 from sinks.sender import Outcome, SpoolSender, short
 from sinks.spooled import SpooledSink
 from store.errors import ConfigError
+from store.live.sinkboard import SinkBoard
 from store.paths import from_db, shown
-from store.sinkboard import SinkBoard
 
 RETRY_AFTER_MAX_S = 60.0
 RESPONSE_READ_MAX = 64 * 1024  # a longer answer is not read: the connection is dropped

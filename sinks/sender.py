@@ -25,8 +25,8 @@ import sqlite_utils
 
 from sinks import spool
 from store.db import connect, is_shared_fault
+from store.live.sinkboard import SinkBoard
 from store.records import DeadLetter
-from store.sinkboard import SinkBoard
 
 log = logging.getLogger("inboxd.sinks")
 

@@ -7,7 +7,7 @@ import time
 
 from sinks.base import SenderContext, SinkSpec
 from sinks.registry import build_senders
-from store.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
+from store.live.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
 
 
 class Senders:

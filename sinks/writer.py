@@ -22,8 +22,8 @@ from sinks.base import Sink, SinkContext, SinkSpec
 from sinks.outbox import Outbox
 from sinks.registry import build_sinks
 from store.checkpoints import CheckpointStore
+from store.live.sinkboard import SinkBoard
 from store.records import SinkLines
-from store.sinkboard import SinkBoard
 
 
 class SinkWriter:

@@ -20,10 +20,10 @@ from typing import Any
 import sqlite_utils
 
 from store.db import connect, ensure_schema, transaction
-from store.health import DEGRADED
+from store.live.health import DEGRADED
+from store.live.telemetry import FlushBatch, Telemetry
 from store.paths import insert_storable
 from store.records import describe
-from store.telemetry import FlushBatch, Telemetry
 
 log = logging.getLogger("inboxd.flush")
 

@@ -7,14 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from processors.options import Settings
+from cli.settings import Settings
 from sinks.outbox import recover
 from store.checkpoints import CheckpointStore
-from store.sinkboard import SinkBoard
-from store.telemetry import Telemetry
-from watcher.reader import FileReader
-from watcher.workers import WorkerPool, worker_spec
-from watcher.writing import Routing
+from store.live.sinkboard import SinkBoard
+from store.live.telemetry import Telemetry
+from watcher.reading.reader import FileReader
+from watcher.reading.writing import Routing
+from watcher.workers.pool import WorkerPool, worker_spec
 
 
 class Reader:

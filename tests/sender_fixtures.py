@@ -12,13 +12,13 @@ from typing import Any, NamedTuple
 import pytest
 from http_receiver import Receiver, Request
 
-from processors.options import VERSION
+from cli.settings import VERSION
 from sinks import spool
 from sinks.http import HttpSpec, http_sender
 from sinks.sender import SpoolSender
 from store.db import connect, ensure_schema, transaction
-from store.health import HealthBoard
-from store.sinkboard import SinkBoard
+from store.live.health import HealthBoard
+from store.live.sinkboard import SinkBoard
 
 REPO = Path(__file__).resolve().parent.parent
 INSTANCE = "0123456789abcdef"

@@ -21,7 +21,7 @@ from pathlib import Path
 from daemon_fixtures import Daemon, outbox_counter, pause
 from soak_common import LineWriter, caught_up, cpu_burners, passthrough_daemon, settle, tally
 
-from watcher.copies import COPY_WAIT_S
+from watcher.reading.copies import COPY_WAIT_S
 
 MODES = {
     "create+compress": ["create", "compress", "delaycompress"],

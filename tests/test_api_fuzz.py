@@ -28,7 +28,7 @@ from web_fixtures import (  # noqa: F401
     serving,
 )
 
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 
 schemathesis: Any = pytest.importorskip(
     "schemathesis", reason="schemathesis is not installed (pip install schemathesis)"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from reader_fixtures import Reader
 
-from watcher.copies import COPY_WAIT_S
-from watcher.reader import Found
+from watcher.reading.copies import COPY_WAIT_S
+from watcher.reading.reader import Found
 
 
 def lines(start: int, stop: int) -> list[str]:

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from reader_fixtures import Reader
 
-from processors.options import Settings
+from cli.settings import Settings
 from processors.pipeline import load_pipeline
 from processors.router import Router
 from sinks.outbox import Outbox
 from store.checkpoints import CheckpointStore
 from store.db import connect, transaction
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 from watcher.engine import Engine
 
 

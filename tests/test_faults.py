@@ -10,7 +10,7 @@ from pathlib import Path
 from reader_fixtures import Reader
 
 from store.checkpoints import CheckpointStore
-from watcher.reader import Found
+from watcher.reading.reader import Found
 
 
 def lines(prefix: str, start: int, stop: int) -> list[str]:

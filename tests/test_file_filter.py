@@ -15,8 +15,8 @@ import httpx
 import pytest
 from web_fixtures import insert_rows, make_context, make_db, no_thread_leak, serving  # noqa: F401
 
+from store.live.telemetry import Telemetry
 from store.records import TraceRecord
-from store.telemetry import Telemetry
 
 FILES = [
     "a.log",

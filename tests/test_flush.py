@@ -20,8 +20,8 @@ from store.flush import (
     merge_pending,
     rows_for_flush,
 )
+from store.live.telemetry import FlushBatch, Telemetry
 from store.records import ErrorRecord, TraceRecord
-from store.telemetry import FlushBatch, Telemetry
 
 DAY_S = 86_400.0
 WAIT_S = 10.0

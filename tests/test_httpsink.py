@@ -25,13 +25,13 @@ from sender_fixtures import (
     spooled,
 )
 
-from processors.options import VERSION
+from cli.settings import VERSION
 from sinks import http as httpsink
 from sinks import spool
 from sinks.http import retry_after_s
 from sinks.sender import IDLE_POLL_S, SpoolSender, backoff_s
 from store.db import connect, transaction
-from store.health import DEGRADED, OK
+from store.live.health import DEGRADED, OK
 
 # -- the spool --------------------------------------------------------------------------
 

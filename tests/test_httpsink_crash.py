@@ -59,7 +59,7 @@ def test_a_recorded_batch_is_sent_first_with_its_key(
 _CRASHING = """
 import sys
 from pathlib import Path
-from store.sinkboard import SinkBoard
+from store.live.sinkboard import SinkBoard
 from sinks.http import HttpSpec
 from sinks.http import http_sender
 from sinks.sender import SpoolSender

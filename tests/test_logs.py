@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from store.logs import LOGGER_NAME, setup_logging
+from cli.logs import LOGGER_NAME, setup_logging
 
 
 def read_lines(path: Path) -> list[dict[str, object]]:

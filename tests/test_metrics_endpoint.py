@@ -20,7 +20,7 @@ from web_fixtures import (  # noqa: F401
 )
 
 from store.flush import Flusher
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 TOKEN = "scrape-token"

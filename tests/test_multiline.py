@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from reader_fixtures import Reader
 
+from cli.inputs import InputRule, Multiline, decode_lines, parse_inputs
 from processors.errors import ConfigError
-from processors.inputs import InputRule, Multiline, decode_lines, parse_inputs
-from watcher.multiline import InputRules, Records, join_records, runs
+from watcher.reading.multiline import InputRules, Records, join_records, runs
 
 DATED = r"^\d{4}-\d{2}-\d{2} "
 JAVA = [

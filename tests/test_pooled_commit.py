@@ -15,9 +15,10 @@ from reader_fixtures import Reader, passthrough_pool
 
 from sinks.outbox import Outbox
 from store.checkpoints import CheckpointStore
-from watcher import pooled, reader
-from watcher.faults import SharedFault
-from watcher.workers import WorkerPool
+from watcher.reading import reader
+from watcher.reading.faults import SharedFault
+from watcher.workers import pooled
+from watcher.workers.pool import WorkerPool
 
 
 class Crash(Exception):

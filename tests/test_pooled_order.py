@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from reader_fixtures import Reader, passthrough_pool
 
-from processors.worker import Result
-from watcher import pooled
-from watcher.workers import WorkerPool
+from watcher.workers import pooled
+from watcher.workers.child import Result
+from watcher.workers.pool import WorkerPool
 
 
 @pytest.fixture(scope="module")

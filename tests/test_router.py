@@ -11,7 +11,7 @@ import pytest
 
 from processors.pipeline import DEFAULT_PIPELINE, Node, Pipeline, load_pipeline, processor_name
 from processors.router import Routed, Router
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 
 FILE = "app/web.log"
 FIRST_LINE_NO = 10

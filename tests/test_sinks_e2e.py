@@ -259,9 +259,9 @@ def test_a_file_sink_that_cannot_be_written_pauses_and_resumes(
 
 
 def test_a_reload_that_names_a_running_sink_as_a_tag_is_refused(tmp_path: Path) -> None:
+    from cli.settings import settings_from
     from daemon import reload_pipeline
     from processors.errors import ConfigError
-    from processors.options import settings_from
 
     config = write_sink_config(tmp_path / "conf")
     argv = ["--config", str(config)]

@@ -46,7 +46,7 @@ from sinks.base import SenderContext
 from sinks.nats import NatsSpec
 from sinks.registry import parse_sink
 from store.db import connect, transaction
-from store.sinkboard import SinkBoard
+from store.live.sinkboard import SinkBoard
 from store.statemark import INSTANCE_KEY
 
 

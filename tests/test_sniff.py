@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watcher.sniff import not_text
+from watcher.reading.sniff import not_text
 
 
 def test_text_is_not_flagged() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from processors.inflight import InFlight
-from store.health import FAILING, OK
-from store.telemetry import Telemetry
+from store.live.health import FAILING, OK
+from store.live.telemetry import Telemetry
 from watcher.stall import StallWatch
 
 TIMEOUT = 30.0

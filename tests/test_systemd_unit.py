@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.options import settings_from
+from cli.settings import settings_from
 from processors.pipeline import DEFAULT_PIPELINE, load_pipeline
 from store.errors import ConfigError
 

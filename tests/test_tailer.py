@@ -12,7 +12,7 @@ import pytest
 from reader_fixtures import Reader
 
 from store.checkpoints import CheckpointStore, TrackedFile
-from watcher.tailer import (
+from watcher.reading.tailer import (
     check_identity,
     fingerprint,
     read_chunk,

@@ -21,7 +21,7 @@ from web_fixtures import make_context, no_thread_leak, serving  # noqa: F401
 from processors.builtin import mask_secrets
 from processors.pipeline import load_pipeline
 from processors.router import Router
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 from web.app import create_app
 from web.server import WebServer
 

@@ -7,12 +7,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from processors.options import Settings
+from cli.settings import Settings
 from processors.pipeline import Node, Pipeline, load_pipeline, processor_name
 from processors.router import Routed, Router
+from store.live.telemetry import Telemetry
+from store.live.tracering import TraceRing
 from store.records import TraceBatch
-from store.telemetry import Telemetry
-from store.tracering import TraceRing
 from watcher.engine import Engine
 
 DEADLINE_S = 120.0

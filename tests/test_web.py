@@ -19,8 +19,8 @@ from web_fixtures import (  # noqa: F401
     serving,
 )
 
+from store.live.telemetry import Telemetry
 from store.records import TraceRecord
-from store.telemetry import Telemetry
 
 TOKEN = "s3cret-token"
 CSP = (

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from store.live.telemetry import Telemetry
 from store.records import FileStatus
-from store.telemetry import Telemetry
 from web.app import ApiContext, create_app
 from web.server import WebServer
 

@@ -16,9 +16,9 @@ from sinks.file import FileSpec
 from sinks.http import HttpSpec
 from sinks.sqlite import SqliteSpec
 from store.db import connect, ensure_schema
+from store.live.sinkboard import SinkBoard
+from store.live.telemetry import Telemetry
 from store.records import ErrorRecord, FileStatus, TraceRecord
-from store.sinkboard import SinkBoard
-from store.telemetry import Telemetry
 from web.app import ApiContext, create_app
 from web.server import WebServer
 

@@ -19,27 +19,27 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from cli.settings import Settings
 from processors.inflight import in_flight
-from processors.options import Settings
 from processors.router import Router
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 from watcher.dirty import DirtySet
-from watcher.faults import SharedFault
 from watcher.pausing import BACKPRESSURE_WAIT_S, FaultPause, wait_for_sinks
-from watcher.pending import (
+from watcher.reading.faults import SharedFault
+from watcher.reading.pending import (
     PendingTelemetry,
     log_deadletters,
     log_errors,
     open_state,
     probe_outbox,
 )
-from watcher.reader import FileReader, Found
+from watcher.reading.reader import FileReader, Found
+from watcher.reading.writing import Routing
 from watcher.stall import StallWatch
-from watcher.writing import Routing
 
 if TYPE_CHECKING:
-    from processors.worker import Result, WorkerSpec
-    from watcher.workers import WorkerPool
+    from watcher.workers.child import Result, WorkerSpec
+    from watcher.workers.pool import WorkerPool
 
 log = logging.getLogger("inboxd.engine")
 
@@ -109,7 +109,7 @@ class Engine:
         self.pool: WorkerPool | None = None
         if settings.workers >= 2:
             # Imported only here: one worker needs no multiprocessing at start-up.
-            from watcher.workers import make_pool
+            from watcher.workers.pool import make_pool
 
             self.pool = make_pool(settings, lambda t: self.router.keeper.line(t, whole=True))
         self._next_spec: WorkerSpec | None = None
@@ -143,7 +143,7 @@ class Engine:
         with self._swap_lock:
             self._next_router = router
             if settings is not None and self.pool is not None:
-                from watcher.workers import worker_spec
+                from watcher.workers.pool import worker_spec
 
                 self._next_spec = worker_spec(settings)
         self.dirty.wake()

@@ -14,9 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from store.health import DEGRADED, HealthBoard
-from store.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
-from watcher.faults import SharedFault
+from store.live.health import DEGRADED, HealthBoard
+from store.live.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
+from watcher.reading.faults import SharedFault
 
 log = logging.getLogger("inboxd.engine")
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 
 from processors.inflight import InFlight
-from store.health import FAILING
-from store.telemetry import Telemetry
+from store.live.health import FAILING
+from store.live.telemetry import Telemetry
 
 log = logging.getLogger("inboxd.engine")
 

@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from store.filematch import FILE_GLOB_HELP
 from store.history import HistoryReader, HistoryUnavailable
+from store.live.telemetry import Telemetry
 from store.logfiles import (
     LOG_NAME_PATTERN,
     InvalidLogName,
@@ -31,7 +32,6 @@ from store.logfiles import (
     list_logs,
     read_log,
 )
-from store.telemetry import Telemetry
 from web import health as web_health
 from web.docs_route import add_docs_route, finish_openapi
 from web.metrics import build_registry, render

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from store.health import FAILING
+from store.live.health import FAILING
+from store.live.telemetry import Telemetry
 from store.records import describe
-from store.telemetry import Telemetry
 
 
 def health_doc(

@@ -16,7 +16,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 
 # Per-processor counters: (metric name, key in a /stats entry, help).
 PROCESSOR_METRICS = (

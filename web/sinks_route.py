@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from store.telemetry import Telemetry
+from store.live.telemetry import Telemetry
 from web.responses import json_response
 from web.schemas import SinkDoc, ok
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from processors.options import VERSION, Settings
+from cli.settings import VERSION, Settings
 
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 

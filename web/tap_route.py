@@ -19,7 +19,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from store.filematch import FILE_GLOB_HELP
-from store.tap import TapHub
+from store.live.tap import TapHub
 
 TICK_S = 0.1
 HEARTBEAT_S = 15.0

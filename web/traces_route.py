@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from store.filematch import FILE_GLOB_HELP, file_matches
 from store.history import HistoryReader, TraceSearch
+from store.live.telemetry import Telemetry
 from store.records import TraceRecord
-from store.telemetry import Telemetry
 from web.responses import json_response
 from web.schemas import TraceDoc, ok, problem
 

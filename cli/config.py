@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from processors.options import Settings, settings_from
+from cli.settings import Settings, settings_from
 from processors.pipeline import Pipeline, add_import_path, load_pipeline
 from processors.router import Router
 

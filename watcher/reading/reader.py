@@ -4,7 +4,7 @@ Owned by the processing thread (not thread-safe). It keeps the table of tracked 
 the outbox and the checkpoint connection, and makes sure a checkpoint never moves past
 lines the outbox does not durably hold.
 
-Faults are sorted here (watcher/faults.py): an error of one file is that file's state
+Faults are sorted here (watcher/reading/faults.py): an error of one file is that file's state
 and the pass goes on; an error of the outbox's disk or of the database is raised as a
 SharedFault for the engine to pause on.
 """
@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import sqlite_utils
 
-from processors.inputs import Multiline
-from processors.options import Settings
+from cli.inputs import Multiline
+from cli.settings import Settings
 from sinks.outbox import Outbox
 from sinks.writer import sink_writer
 from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedFile
+from store.live.telemetry import Telemetry
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
-from store.telemetry import Telemetry
-from watcher.copies import CopyMatcher
-from watcher.excluded import ExcludedBook, ExcludedFile
-from watcher.faults import (
+from watcher.reading.copies import CopyMatcher
+from watcher.reading.excluded import ExcludedBook, ExcludedFile
+from watcher.reading.faults import (
     FaultBook,
     SharedFault,
     as_shared,
@@ -38,17 +38,17 @@ from watcher.faults import (
     is_shared_os_error,
     reason_of,
 )
-from watcher.filters import PathFilter
-from watcher.identity import Identities
-from watcher.inputs import InputFiles
-from watcher.multiline import InputRules, StartAtEnd, hold_timeout
-from watcher.poison import PoisonGuard
-from watcher.tailer import scan, tail_at
-from watcher.writing import OutboxWriter, RouteFn
+from watcher.reading.filters import PathFilter
+from watcher.reading.identity import Identities
+from watcher.reading.inputs import InputFiles
+from watcher.reading.multiline import InputRules, StartAtEnd, hold_timeout
+from watcher.reading.poison import PoisonGuard
+from watcher.reading.tailer import scan, tail_at
+from watcher.reading.writing import OutboxWriter, RouteFn
 
 if TYPE_CHECKING:
-    from processors.worker import Result
-    from watcher.workers import WorkerPool
+    from watcher.workers.child import Result
+    from watcher.workers.pool import WorkerPool
 
 log = logging.getLogger("inboxd.watcher")
 
@@ -105,7 +105,7 @@ class FileReader:
         self.guard = guard
         self.writer: OutboxWriter = OutboxWriter(self.outbox, route, telemetry, guard)
         if pool is not None and on_result is not None:
-            from watcher.pooled import PooledWriter  # only with worker processes
+            from watcher.workers.pooled import PooledWriter  # only with worker processes
 
             self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result,
                                        commit_due=self._commit_midway)  # fmt: skip

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from processors.inputs import decode_lines
+from cli.inputs import decode_lines
 from processors.pipeline import add_import_path, load_pipeline
 from processors.router import Routed, Router
+from store.live.telemetry import merge_stats
 from store.records import SinkLines, TraceRecord
-from store.telemetry import merge_stats
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -75,7 +75,7 @@ class Job:
     # one call, `data` holding the records joined by RECORD_SEP. Empty for plain lines.
     runs: tuple[tuple[int, int], ...] = ()
     # `data` is lines as read from the file, each ending with a newline: the worker
-    # decodes them as the daemon would (processors.inputs.decode_lines).
+    # decodes them as the daemon would (cli.inputs.decode_lines).
     raw: bool = False
 
 

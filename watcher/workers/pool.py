@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors import worker
+from cli.settings import Settings
 from processors.inflight import InFlight
-from processors.options import Settings
-from processors.worker import Channel, Job, Result, WorkerSpec
+from store.live.telemetry import PENDING_TRACES_MAX
 from store.records import DeadLetter
-from store.telemetry import PENDING_TRACES_MAX
-from watcher.forkserver import worker_context
+from watcher.workers import child as worker
+from watcher.workers.child import Channel, Job, Result, WorkerSpec
+from watcher.workers.forkserver import worker_context
 
 log = logging.getLogger("inboxd.engine")
 
@@ -58,7 +58,7 @@ def _main_unseen() -> Iterator[None]:
 
     Otherwise every worker runs the daemon's script again as `__mp_main__` (0.2 s of
     CPU each, at every start and restart) for nothing: a worker needs only
-    `processors.worker` and the pipeline's own modules, which it imports itself.
+    `watcher.workers.child` and the pipeline's own modules, which it imports itself.
     Called by the processing thread; no other thread looks at these two attributes.
     """
     main = sys.modules["__main__"]

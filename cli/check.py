@@ -10,12 +10,12 @@ import sys
 from types import BuiltinFunctionType, CodeType, FunctionType, MethodType
 from typing import TextIO
 
-from processors.cliconfig import config_parser, load_config
-from processors.dryrun import DryRun, dry_run, unhandled_warnings
+from cli.config import config_parser, load_config
+from cli.dryrun import DryRun, dry_run, unhandled_warnings
+from cli.pipetest import read_tests
+from cli.settings import Settings
 from processors.errors import ConfigError
-from processors.options import Settings
 from processors.pipeline import END, Node, Pipeline
-from processors.pipetest import read_tests
 from sinks.registry import check_sinks
 
 EXIT_OK, EXIT_USAGE = 0, 2

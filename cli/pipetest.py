@@ -22,9 +22,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from processors.cliconfig import config_parser, fresh_router, load_config
+from cli.config import config_parser, fresh_router, load_config
+from cli.settings import Settings, load_toml
 from processors.errors import ConfigError
-from processors.options import Settings, load_toml
 from processors.router import Routed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cli.inputs import InputRule, parse_inputs
 from processors.errors import ConfigError
-from processors.inputs import InputRule, parse_inputs
 from sinks.base import SinkSpec
 from sinks.registry import parse_sinks
 

@@ -15,10 +15,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from processors.inputs import decode_lines
+from cli.inputs import decode_lines
 from store.checkpoints import TrackedFile
-from watcher.excluded import EXCLUDED_MAX, ExcludedFile
-from watcher.filters import PathFilter, is_eligible_name
+from watcher.reading.excluded import EXCLUDED_MAX, ExcludedFile
+from watcher.reading.filters import PathFilter, is_eligible_name
 
 CHUNK_BYTES = 1024 * 1024
 FINGERPRINT_BYTES = 1024

@@ -15,11 +15,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from processors.inputs import InputRule, Multiline
+from cli.inputs import InputRule, Multiline
 from store.checkpoints import TrackedFile
 from store.paths import shown
-from watcher.filters import compile_globs
-from watcher.tailer import Chunk, tail_at
+from watcher.reading.filters import compile_globs
+from watcher.reading.tailer import Chunk, tail_at
 
 log = logging.getLogger("inboxd.watcher")
 

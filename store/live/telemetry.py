@@ -14,7 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from store.health import HealthBoard
+from store.live.health import HealthBoard
+from store.live.sinkboard import SinkBoard
+from store.live.tap import TapHub
+from store.live.tracering import TraceRing
 from store.records import (
     DeadLetter,
     ErrorRecord,
@@ -22,9 +25,6 @@ from store.records import (
     TraceBatch,
     TraceRecord,
 )
-from store.sinkboard import SinkBoard
-from store.tap import TapHub
-from store.tracering import TraceRing
 
 # Rows waiting for the SQLite flusher are bounded so that a flood of errors or traces
 # cannot grow memory without limit; what does not fit is counted as dropped.

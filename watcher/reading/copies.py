@@ -15,7 +15,7 @@ import posixpath
 import time
 
 from store.checkpoints import CopySource, TrackedFile
-from watcher.tailer import (
+from watcher.reading.tailer import (
     FINGERPRINT_BYTES,
     count_lines,
     fingerprint,

@@ -1,7 +1,7 @@
 """Knowing files by identity: a new file, a copy of a known one, or a known one changed.
 
 Used by the reader (processing thread only). A file seen for the first time is read from
-its start, unless it is a copy of a tracked or just truncated file (watcher/copies.py);
+its start, unless it is a copy of a tracked or just truncated file (watcher/reading/copies.py);
 a known inode is compared with its checkpoint before it is read: the same file (perhaps
 renamed), cut short (read again from the start), or another file on a reused inode.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from store.checkpoints import CopySource, TrackedFile
 from store.paths import shown
-from watcher.copies import COPY_WAIT_S, WAIT, CopyMatcher
-from watcher.tailer import check_identity, fingerprint
+from watcher.reading.copies import COPY_WAIT_S, WAIT, CopyMatcher
+from watcher.reading.tailer import check_identity, fingerprint
 
 log = logging.getLogger("inboxd.watcher")
 

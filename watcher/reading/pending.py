@@ -16,17 +16,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from processors.options import Settings
+from cli.settings import Settings
 from processors.router import Routed
 from sinks.outbox import recover
 from store.checkpoints import CheckpointStore, OutboxState, TrackedFile
+from store.live.telemetry import Telemetry, merge_stats
 from store.records import DeadLetter, ErrorRecord, TraceBatch, TraceRecord
-from store.telemetry import Telemetry, merge_stats
-from watcher.faults import SharedFault, as_shared, reason_of
-from watcher.poison import PoisonGuard
+from watcher.reading.faults import SharedFault, as_shared, reason_of
+from watcher.reading.poison import PoisonGuard
 
 if TYPE_CHECKING:
-    from processors.worker import Result
+    from watcher.workers.child import Result
 
 log = logging.getLogger("inboxd.engine")
 

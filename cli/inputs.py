@@ -2,7 +2,7 @@
 and how an input's bytes become lines.
 
 Parsed and validated with the rest of the config, before any thread starts; the watcher
-matches the globs (watcher/multiline.py). A mistake is a ConfigError of one line naming
+matches the globs (watcher/reading/multiline.py). A mistake is a ConfigError of one line naming
 the file, the table and the key.
 """
 

@@ -14,11 +14,11 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from processors.cliconfig import fresh_router
+from cli.config import fresh_router
+from cli.pipetest import TEST_FILE, PipelineTest
+from cli.settings import Settings
 from processors.errors import ConfigError
-from processors.options import Settings
 from processors.pipeline import END
-from processors.pipetest import TEST_FILE, PipelineTest
 from processors.router import Routed
 
 DRY_RUN_S = 5.0

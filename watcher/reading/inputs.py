@@ -12,7 +12,7 @@ import errno
 import os
 from collections import OrderedDict
 
-from watcher.tailer import open_regular
+from watcher.reading.tailer import open_regular
 
 MAX_INPUT_FDS = 64
 

@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cli.settings import settings_from
 from processors.errors import ConfigError
-from processors.options import settings_from
 
 # The module the server imports before it forks any worker.
-PRELOAD = ["processors.worker"]
+PRELOAD = ["watcher.workers.child"]
 # Names the daemon runs under: `python daemon.py` and the `inboxd` script.
 PROGRAM_NAMES = {"daemon.py", "inboxd"}
 

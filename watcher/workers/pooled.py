@@ -16,17 +16,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from processors.inputs import Multiline
-from processors.worker import RECORD_SEP, Result
+from cli.inputs import Multiline
 from sinks.outbox import Outbox
 from store.checkpoints import TrackedFile
+from store.live.telemetry import Telemetry
 from store.paths import shown
-from store.telemetry import Telemetry
-from watcher.faults import SharedFault, reason_of
-from watcher.multiline import Records, records_of, runs
-from watcher.tailer import Chunk, read_chunk
-from watcher.workers import WorkerPool, _Worker
-from watcher.writing import FILE_BUDGET_BYTES, OutboxWriter, RouteFn
+from watcher.reading.faults import SharedFault, reason_of
+from watcher.reading.multiline import Records, records_of, runs
+from watcher.reading.tailer import Chunk, read_chunk
+from watcher.reading.writing import FILE_BUDGET_BYTES, OutboxWriter, RouteFn
+from watcher.workers.child import RECORD_SEP, Result
+from watcher.workers.pool import WorkerPool, _Worker
 
 log = logging.getLogger("inboxd.watcher")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from store.health import DEGRADED, OK, HealthBoard
+from store.live.health import DEGRADED, OK, HealthBoard
 
 # --once: how long a failing sink is given to come back before the run ends without it
 # (its lines stay where they are: in the spool, or unread past the checkpoint).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from processors.options import DEFAULT_EXCLUDE
+from cli.settings import DEFAULT_EXCLUDE
 
 SKIP_SUFFIXES = (".tmp", ".part", ".swp", "~")
 

@@ -13,18 +13,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from processors.inputs import Multiline
+from cli.inputs import Multiline
 from sinks.outbox import Outbox
 from sinks.writer import SinkWriter
 from store.checkpoints import TrackedFile
+from store.live.telemetry import Telemetry
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, SinkLines
-from store.telemetry import Telemetry
-from watcher.faults import SharedFault, reason_of
-from watcher.multiline import records_of, runs
-from watcher.poison import PoisonGuard
-from watcher.sniff import SNIFF_BYTES, not_text
-from watcher.tailer import read_chunk
+from watcher.reading.faults import SharedFault, reason_of
+from watcher.reading.multiline import records_of, runs
+from watcher.reading.poison import PoisonGuard
+from watcher.reading.sniff import SNIFF_BYTES, not_text
+from watcher.reading.tailer import read_chunk
 
 log = logging.getLogger("inboxd.watcher")
 
