@@ -41,10 +41,10 @@ def no_thread_leak(request: pytest.FixtureRequest) -> Iterator[None]:
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium driven by Playwright, one per test module.
 
-    The browser test modules import test_dashboard, which skips them when Chromium or
+    The browser test modules import dashboard_fixtures, which skips them when Chromium or
     Playwright is missing; the import here runs only for a test that asks for a browser.
     """
-    from test_dashboard import CHROMIUM, CHROMIUM_ARGS, sync_api
+    from dashboard_fixtures import CHROMIUM, CHROMIUM_ARGS, sync_api
 
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_dashboard import sync_api
+from dashboard_fixtures import sync_api
 from web_fixtures import HOOK_REASON, install_sinks, make_context, populated_telemetry, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.allow_thread_leak]

@@ -16,12 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_dashboard import (
-    running_daemon,
-    sample_lines,
-    sync_api,
-    wait_for_lines,
-)
+from dashboard_fixtures import running_daemon, sample_lines, sync_api, wait_for_lines
 
 pytestmark = [pytest.mark.browser, pytest.mark.allow_thread_leak]
 expect = sync_api.expect

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_dashboard import sync_api
+from dashboard_fixtures import sync_api
 from web_fixtures import make_context, serving
 
 from web.app import DEFAULT_STATIC_DIR
