@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from daemon_fixtures import Daemon, MakeDaemon, outbox_counter, write_config
 from net_fixtures import wait_for
-from test_ops_e2e import NotifyListener, max_gap
+from notify_fixtures import NotifyListener, max_gap
 
 RULES = '''\
 import os
