@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import pytest
+from builtin_fixtures import JSON, PLAIN, PLAIN_TAG, REDACT
 
 from processors import shape
 from processors.builtin import (
@@ -21,60 +22,11 @@ from processors.builtin import (
 from processors.errors import ConfigError
 from processors.pipeline import load_pipeline
 
-PLAIN = {
-    "error": "2026-11-27T12:00:00Z ERROR db timeout",
-    "error-lower": "2026-11-27 12:00:00,123 error [db] timeout",
-    "fatal": "2026-11-27T12:00:00Z FATAL out of memory",
-    "critical": "Nov 27 12:00:00 host app[12]: CRITICAL disk gone",
-    "warn": "2026-11-27T12:00:00Z WARN slow query",
-    "warning": "WARNING:root:deprecated call",
-    "info": "2026-11-27T12:00:00Z INFO started",
-    "notice": "[notice] config reloaded",
-    "debug": "2026-11-27T12:00:00Z DEBUG cache hit",
-    "trace": "12:00:00 TRACE enter f()",
-    "no level": "GET /index.html 200 512",
-    "first level word wins": "2026-11-27 INFO request failed with error 500",
-    "level word inside another word": "errors=0 warnings=0 informational",
-}
-PLAIN_TAG = {
-    "error": "error",
-    "error-lower": "error",
-    "fatal": "error",
-    "critical": "error",
-    "warn": "warn",
-    "warning": "warn",
-    "info": "info",
-    "notice": "info",
-    "debug": "debug",
-    "trace": "debug",
-    "no level": "info",
-    "first level word wins": "info",
-    "level word inside another word": "info",
-}
-
 
 @pytest.mark.parametrize("case", list(PLAIN), ids=list(PLAIN))
 def test_tag_router_plain_lines(case: str) -> None:
     line = PLAIN[case]
     assert list(tag_router(line)) == [(PLAIN_TAG[case], line)]
-
-
-JSON = [
-    ('{"level":"warn"}', "warn"),
-    ('{"level":"ERROR","msg":"x"}', "error"),
-    ('{"level": " Info "}', "info"),
-    ('{"severity":"critical"}', "error"),
-    ('{"levelname":"WARNING","message":"m"}', "warn"),
-    ('{"log.level":"debug"}', "debug"),
-    ('{"lvl":"err"}', "error"),
-    ('{"level":"shouting"}', "info"),
-    ('{"msg":"no level here"}', "info"),
-    ('{"level":"info","msg":"ERROR in the message is not the level"}', "info"),
-    ('{"level":null,"severity":"warn"}', "warn"),
-    ('{"level":true}', "info"),
-    ("{not json but ERROR}", "error"),
-    ('["ERROR", "array"]', "error"),
-]
 
 
 @pytest.mark.parametrize(("line", "tag"), JSON, ids=[line for line, _ in JSON])
@@ -117,34 +69,6 @@ def test_level_is_searched_only_in_the_head_of_a_long_line() -> None:
 )
 def test_filter_errors_passes_error_lines_to_redact(line: str, kept: bool) -> None:
     assert list(filter_errors(line)) == ([("redact", line)] if kept else [])
-
-
-REDACT = {
-    "password=": ("login password=hunter2 user=bob", "login password=*** user=bob"),
-    "token:": ("token: abc123", "token: ***"),
-    "api_key": ("api_key=XYZ-1;next=2", "api_key=***;next=2"),
-    "api-key header": ("X-Api-Key: 0123abcd", "X-Api-Key: ***"),
-    "Bearer": (
-        "Authorization: Bearer abcdef123456.xyz",
-        "Authorization: Bearer ***",
-    ),
-    "BEARER upper": ("BEARER abcdefghijk", "BEARER ***"),
-    "json password": (
-        '{"password": "s3cret", "user": "bob"}',
-        '{"password": "***", "user": "bob"}',
-    ),
-    "json password with spaces": ('{"password": "my secret pass"}', '{"password": "***"}'),
-    "single quotes": ("pwd='a b c' next", "pwd='***' next"),
-    "access_token": ("access_token=abc123&x=1", "access_token=***&x=1"),
-    "db_password": ("db_password=hunter2", "db_password=***"),
-    "client_secret": ("client_secret: s3", "client_secret: ***"),
-    "secret=": ("secret=abc", "secret=***"),
-    "two secrets": ("password=a token=b", "password=*** token=***"),
-    "unterminated quote": ('password="abc', 'password="***'),
-    "nothing secret": ("tokens=5 passwordless=1 user=bob", "tokens=5 passwordless=1 user=bob"),
-    "short bearer kept": ("bearer abc", "bearer abc"),
-    "no separators": ("just words here", "just words here"),
-}
 
 
 @pytest.mark.parametrize("case", list(REDACT), ids=list(REDACT))

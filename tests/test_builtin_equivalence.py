@@ -16,29 +16,20 @@ from collections.abc import Callable, Iterable
 
 import builtin_reference as ref
 import pytest
+from builtin_fixtures import (
+    FRAGMENTS,
+    JSON,
+    LEVEL_WORDS,
+    ODD,
+    PLAIN,
+    REDACT,
+    SECRET_KEYS,
+    random_line,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_builtin import JSON, PLAIN, REDACT
 
 import processors.builtin as fast
-
-LEVEL_WORDS = [*ref.LEVELS, "errors", "warnings", "informational", "inf", "debugger"]
-SECRET_KEYS = [
-    "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
-    "access_key", "accesskey", "access-key", "auth", "db_password", "client_secret",
-    "X-Api-Key", "access_token", "a.b.c.token", "a.b.c.d.token", "x_y-z.pwd", "tokens",
-    "a_b_c_token", "a_b_c_d_token", "a_b.c_d_e_pwd", "x__secret", "_auth",
-    "passwordless", "authority", "author", "monkey", "key", "secretary", "my_auth_token",
-]  # fmt: skip
-ODD = ["\u0130", "\u0131", "\u017f", "\u212a", "é", "Σ", "ß", "日本", "🙂", "\u00a0", "\u2028"]
-FRAGMENTS = [
-    "2026-11-27T12:00:00Z", "2026-11-27 12:00:00,123", "Nov 27 12:00:00 host app[12]:",
-    "[notice]", "WARNING:root:", "GET /index.html 200 512", "user=bob", "took=17ms",
-    "status: 200", "Authorization: Bearer abcdef123456.xyz", "bearer abc", "BEARER",
-    "Bearer\tQWERTYUIOPASDF", "postgres://admin:hunter2@db:5432/app",
-    "https://u:p%40ss@example.com/x?token=abc&x=1", "'a b c'", '"my secret pass"', '"abc',
-    "\\\"", "=", ":", ";", ",", "&", "-", "_", ".", "{", "}", "\t", "  ", "x" * 170,
-]  # fmt: skip
 
 
 def outputs(fn: Callable[[str], Iterable[tuple[str, str]]], line: str) -> object:
@@ -74,44 +65,6 @@ def ascii_level(line: str) -> str:
     m = ref._LEVEL_WORD.search(line, 0, ref._LEVEL_HEAD_CHARS)
     assert m is not None
     return ref.LEVELS[fast.fold(m.group(1))]
-
-
-def random_secret(rnd: random.Random) -> str:
-    key = rnd.choice(SECRET_KEYS)
-    key = rnd.choice([key, key.upper(), key.title(), key.replace("s", "\u017f")])
-    quote = rnd.choice(["", "", '"', "'"])
-    sep = rnd.choice(["=", ": ", ":", " = ", "=\t"])
-    value = rnd.choice(["hunter2", "s3cr3t-v@l", "a b c", "", "x" * 40, 'q"uo\\"te', "é€"])
-    vq = rnd.choice(["", '"', "'"])
-    return f"{quote}{key}{quote}{sep}{vq}{value}{vq}"
-
-
-def random_json(rnd: random.Random) -> str:
-    doc: dict[str, object] = {"ts": "2026-11-27T12:00:00Z", "msg": rnd.choice(FRAGMENTS)}
-    for key in rnd.sample(["level", "severity", "lvl", "log.level", "levelname"], 2):
-        doc[key] = rnd.choice(
-            [rnd.choice(LEVEL_WORDS).upper(), " warn ", 30, 50, 4, 10.0, True, None, [1]]
-        )
-    text = json.dumps(doc, ensure_ascii=rnd.random() < 0.5)
-    return rnd.choice([text, text + " ", text + " x", text[:-1], "[" + text + "]"])
-
-
-def random_line(rnd: random.Random) -> str:
-    parts: list[str] = []
-    for _ in range(rnd.randint(0, 9)):
-        kind = rnd.random()
-        if kind < 0.25:
-            word = rnd.choice(LEVEL_WORDS)
-            odd = word.replace("i", rnd.choice("\u0130\u0131i"))
-            parts.append(rnd.choice([word, word.upper(), word.title(), f"[{word}]", odd]))
-        elif kind < 0.45:
-            parts.append(random_secret(rnd))
-        elif kind < 0.55:
-            parts.append(rnd.choice(ODD) + rnd.choice(LEVEL_WORDS + SECRET_KEYS))
-        else:
-            parts.append(rnd.choice(FRAGMENTS))
-    joiner = rnd.choice([" ", " ", "", "&", ", ", "\t", "="])
-    return random_json(rnd) if rnd.random() < 0.15 else joiner.join(parts)
 
 
 ADVERSARIAL = [

@@ -8,31 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from router_fixtures import publish, traces_of
 
 from processors.pipeline import DEFAULT_PIPELINE, Node, Pipeline, load_pipeline, processor_name
 from processors.router import Routed, Router
-from store.live.telemetry import Telemetry
 
 FILE = "app/web.log"
 FIRST_LINE_NO = 10
 MESSAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*: \S")
-
-
-def publish(routed: Routed) -> Telemetry:
-    """Add one routed batch to a Telemetry the way watcher/engine.py `_route` does."""
-    telemetry = Telemetry(trace_enabled=True, trace_size=100_000, errors_size=100_000)
-    telemetry.add_stats(routed.stats)
-    telemetry.add_errors(routed.errors)
-    if routed.traces:
-        telemetry.add_traces(routed.traces)
-    telemetry.note_deadletters(routed.deadletters)
-    return telemetry
-
-
-def traces_of(routed: Routed) -> list[tuple[int | None, list[str]]]:
-    """(line_no, path) of every terminated branch, sorted: the one place traces are read."""
-    records = publish(routed).trace_records()
-    return sorted((r.as_dict()["line_no"], r.as_dict()["path"]) for r in records)
 
 
 def build(spec: dict[str, Any]) -> Pipeline:

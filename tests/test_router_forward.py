@@ -9,8 +9,8 @@ import random
 from typing import Any
 
 import pytest
-from test_builtin_equivalence import random_line
-from test_router import traces_of
+from builtin_fixtures import random_line
+from router_fixtures import traces_of
 
 from processors import builtin
 from processors.pipeline import Pipeline, load_pipeline
