@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
+from cli.config import load_config, router_spec
 from cli.logs import setup_logging
 from cli.settings import VERSION, Settings, settings_from
+from processors import factory
 from processors.errors import ConfigError, InboxdError
-from processors.pipeline import Pipeline, add_import_path, load_pipeline
+from processors.pipeline import Pipeline
 from processors.router import Router
 from sinks.registry import check_sinks
 from store.flush import Flusher, flush_once
@@ -79,16 +81,8 @@ SUBCOMMANDS = {
 
 
 def load(argv: list[str] | None) -> tuple[Settings, Pipeline]:
-    """Validated settings and pipeline, before any thread starts."""
-    settings = settings_from(argv)
-    add_import_path(settings.config)
-    where = str(settings.config) if settings.config else "default pipeline"
-    pipeline = load_pipeline(settings.pipeline, where=where, sinks=sink_names(settings))
-    return settings, pipeline
-
-
-def sink_names(settings: Settings) -> list[str]:
-    return [s.name for s in settings.sinks]
+    """Validated settings and pipeline, before any thread starts (as `inboxd check`)."""
+    return load_config(argv)
 
 
 def reload_pipeline(argv: list[str] | None, running: Settings) -> tuple[Pipeline, Settings]:
@@ -99,10 +93,9 @@ def reload_pipeline(argv: list[str] | None, running: Settings) -> tuple[Pipeline
     the old one.
     """
     fresh = settings_from(argv)
-    where = str(fresh.config or "default pipeline")
     # Sinks take effect at the next start: the running ones are what tags may not name.
-    sinks = sink_names(running)
-    return load_pipeline(fresh.pipeline, where=where, reload=True, sinks=sinks), fresh
+    spec = router_spec(dataclasses.replace(running, config=fresh.config, pipeline=fresh.pipeline))
+    return spec.load(reload=True), fresh
 
 
 def ignored_on_reload(running: Settings, fresh: Settings) -> list[str]:
@@ -115,9 +108,8 @@ def ignored_on_reload(running: Settings, fresh: Settings) -> list[str]:
 
 
 def build_router(settings: Settings, pipeline: Pipeline, tap: TapHub | None = None) -> Router:
-    return Router(pipeline, trace=settings.trace, max_hops=settings.max_hops, tap=tap,
-                  max_outputs=settings.max_outputs, keep_lines=settings.keep_lines,
-                  sinks=sink_names(settings))  # fmt: skip
+    """The engine's Router of `pipeline`, built as workers and `inboxd test` build theirs."""
+    return factory.build_router(router_spec(settings), pipeline, tap=tap)
 
 
 def start_logging(settings: Settings) -> Callable[[], None]:

@@ -10,7 +10,7 @@ import sys
 from types import BuiltinFunctionType, CodeType, FunctionType, MethodType
 from typing import TextIO
 
-from cli.config import config_parser, load_config
+from cli.config import config_argv, config_parser, load_config
 from cli.dryrun import DryRun, dry_run, unhandled_warnings
 from cli.pipetest import read_tests
 from cli.settings import Settings
@@ -44,7 +44,7 @@ def graph_lines(settings: Settings, pipeline: Pipeline, run: DryRun | None = Non
             how += (f", multiline start {m.start.pattern!r} max_lines {m.max_lines}"
                     f" timeout {m.timeout:g} s")  # fmt: skip
         lines.append(f"inputs {rule.match!r}: {how}")
-    names = [END, *(s.name for s in settings.sinks)]
+    names = [END, *settings.sink_names]
     width = max(width, *(len(n) for n in names))
     fed = {name: [n.name for n in nodes if name in named_tags(n.fn)] for name in names}
     lines.append(
@@ -124,7 +124,7 @@ def main(argv: list[str], out: TextIO | None = None) -> int:
     parsed = args.parse_args(argv)
     # The test tables are checked too, so that `check` passing means `test` can run.
     try:
-        settings, pipeline = load_config(parsed.config)
+        settings, pipeline = load_config(config_argv(parsed.config))
         tests = read_tests(settings)
         warnings = check_sinks(settings.sinks, settings.state_dir, strict=False)
     except ConfigError as exc:

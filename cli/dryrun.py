@@ -59,7 +59,7 @@ class _Progress:
 
 def handled_tags(settings: Settings, tags: Iterable[str]) -> frozenset[str]:
     """Every tag a line may carry without being dead-lettered as UnknownTag."""
-    return frozenset([*tags, END, *(s.name for s in settings.sinks)])
+    return frozenset([*tags, END, *settings.sink_names])
 
 
 def summarize(
@@ -75,12 +75,11 @@ def summarize(
 
 
 def _work(settings: Settings, tests: list[PipelineTest], progress: _Progress) -> None:
-    where = str(settings.config)
     try:
         for test in tests:
             progress.test, progress.processor = test.name, ""
             try:
-                router = fresh_router(settings, where)
+                router = fresh_router(settings)
             except ConfigError as exc:
                 progress.problems.append(f"test {test.name!r} not dry-run: {exc}")
                 continue

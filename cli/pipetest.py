@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from cli.config import config_parser, fresh_router, load_config
+from cli.config import config_argv, config_parser, fresh_router, load_config
 from cli.settings import Settings, load_toml
 from processors.errors import ConfigError
 from processors.router import Routed
@@ -105,8 +105,7 @@ def read_tests(settings: Settings) -> list[PipelineTest]:
     where = str(settings.config)
     if not isinstance(tables, list):
         raise ConfigError(f"{where}: test: expected [[test]] tables")
-    names = tuple(s.name for s in settings.sinks)
-    return [parse_test(t, i, where, names) for i, t in enumerate(tables, start=1)]
+    return [parse_test(t, i, where, settings.sink_names) for i, t in enumerate(tables, start=1)]
 
 
 def diff(label: str, expected: list[str], got: list[str]) -> list[str]:
@@ -141,16 +140,15 @@ def compare(test: PipelineTest, routed: Routed) -> list[str]:
     return problems
 
 
-def run_test(settings: Settings, test: PipelineTest, where: str) -> list[str]:
-    router = fresh_router(settings, where)
+def run_test(settings: Settings, test: PipelineTest) -> list[str]:
+    router = fresh_router(settings)
     return compare(test, router.route(list(test.input), TEST_FILE, 1))
 
 
 def run_all(settings: Settings, tests: list[PipelineTest], out: TextIO) -> int:
-    where = str(settings.config)
     failed = 0
     for test in tests:
-        problems = run_test(settings, test, where)
+        problems = run_test(settings, test)
         print(f"{'FAIL' if problems else 'ok':<4}  {test.name}", file=out)
         for line in problems:
             print(line, file=out)
@@ -163,7 +161,7 @@ def run_all(settings: Settings, tests: list[PipelineTest], out: TextIO) -> int:
 def main(argv: list[str], out: TextIO | None = None) -> int:
     parsed = config_parser("inboxd test", "Run the [[test]] tables of a config.").parse_args(argv)
     try:
-        settings, _ = load_config(parsed.config)
+        settings, _ = load_config(config_argv(parsed.config))
         tests = read_tests(settings)
         if not tests:
             where = parsed.config or "no --config given"

@@ -67,6 +67,11 @@ class Settings:
     pipeline: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def sink_names(self) -> tuple[str, ...]:
+        """The `[sinks.NAME]` names, in config order: tags that leave the graph."""
+        return tuple(s.name for s in self.sinks)
+
+    @property
     def db_path(self) -> Path:
         return self.state_dir / "inboxd.db"
 

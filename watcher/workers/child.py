@@ -21,11 +21,10 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.inputs import decode_lines
-from processors.pipeline import add_import_path, load_pipeline
+from processors.factory import RouterSpec, build_router
 from processors.router import Routed, Router
 from store.live.telemetry import merge_stats
 from store.records import SinkLines, TraceRecord
@@ -50,17 +49,11 @@ PROGRESS, LINE_NO = 0, 1
 
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
-    """What a worker needs to build its router (plain values: it crosses a process)."""
+    """What a worker builds its router from (plain values: it crosses a process)."""
 
-    pipeline: dict[str, Any]
-    config: str | None
-    where: str
-    trace: bool
+    router: RouterSpec
+    # Traces a result carries at most: the daemon keeps no more pending.
     trace_keep: int
-    max_hops: int
-    max_outputs: int
-    keep_lines: str
-    sinks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +118,6 @@ def channel_pair(ctx: Any) -> tuple[Channel, Channel]:
         with contextlib.suppress(OSError):
             fcntl.fcntl(conn.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
     return Channel(daemon_rx, daemon_tx), Channel(worker_rx, worker_tx)
-
-
-def build_router(spec: WorkerSpec, *, reload: bool = False) -> Router:
-    if spec.config is not None:
-        add_import_path(Path(spec.config))
-    pipeline = load_pipeline(spec.pipeline, where=spec.where, reload=reload, sinks=spec.sinks)
-    return Router(pipeline, trace=spec.trace, max_hops=spec.max_hops,
-                  max_outputs=spec.max_outputs, keep_lines=spec.keep_lines,
-                  sinks=spec.sinks)  # fmt: skip
 
 
 def job_lines(job: Job) -> list[str]:
@@ -214,7 +198,7 @@ def _merge_sinks(parts: list[Result]) -> SinkLines:
 def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[int]) -> None:
     """The worker's loop: ("route", Job) -> Result, ("reload", WorkerSpec), ("stop",)."""
     _tie_to_parent()
-    router = build_router(spec)
+    router = build_router(spec.router)
     hook = _name_writer(name)
     router.on_wave = hook
     _start_sampler(threading.get_ident(), slots)
@@ -226,12 +210,12 @@ def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[in
         kind = message[0]
         if kind == "route":
             job = message[1]
-            router.trace = spec.trace or job.trace
+            router.trace = spec.router.trace or job.trace
             conn.send(route_job(router, job, spec.trace_keep))
         elif kind == "reload":
             try:
                 spec = message[1]
-                router = build_router(spec, reload=True)
+                router = build_router(spec.router, reload=True)
                 router.on_wave = hook
                 conn.send(("reloaded", None))
             except Exception as exc:  # the daemon keeps this worker's old pipeline

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cli.config import router_spec
 from cli.settings import Settings
 from processors.inflight import InFlight
 from store.live.telemetry import PENDING_TRACES_MAX
@@ -280,11 +281,4 @@ def make_pool(settings: Settings, keep: Callable[[str], str | None]) -> WorkerPo
 
 def worker_spec(settings: Settings) -> WorkerSpec:
     """What each worker process builds its router from."""
-    config = settings.config
-    return WorkerSpec(
-        pipeline=settings.pipeline, config=str(config) if config is not None else None,
-        where=str(config) if config is not None else "default pipeline", trace=settings.trace,
-        trace_keep=PENDING_TRACES_MAX, max_hops=settings.max_hops,
-        max_outputs=settings.max_outputs, keep_lines=settings.keep_lines,
-        sinks=tuple(s.name for s in settings.sinks),
-    )  # fmt: skip
+    return WorkerSpec(router_spec(settings), trace_keep=PENDING_TRACES_MAX)
