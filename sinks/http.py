@@ -151,7 +151,7 @@ class HttpTransport:
         self._target = (url.path or "/") + (f"?{url.query}" if url.query else "")
         self._headers = self._make_headers()
 
-    def send(self, batch: spool.Batch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
+    def send(self, batch: spool.SpoolBatch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
         return self._post(ndjson_body(rows), batch.key)
 
     def idle(self) -> None:

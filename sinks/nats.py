@@ -256,7 +256,7 @@ class NatsTransport:
         self._facts: StreamFacts | None = None
         self._scan_warned = False
 
-    def send(self, batch: spool.Batch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
+    def send(self, batch: spool.SpoolBatch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
         try:
             client, facts = self._connected()
             prefix = f"{instance}:{self.spec.name}:"

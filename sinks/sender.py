@@ -49,7 +49,7 @@ class Outcome(NamedTuple):
 class Transport(Protocol):
     """How a batch leaves: one attempt, in the sender's thread."""
 
-    def send(self, batch: spool.Batch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
+    def send(self, batch: spool.SpoolBatch, rows: list[spool.SpoolRow], instance: str) -> Outcome:
         """One attempt at `batch` (`instance`: the state database's identity)."""
         ...
 

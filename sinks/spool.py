@@ -33,7 +33,7 @@ _INSERT = "INSERT INTO spool (sink, file, line_no, line) VALUES (?, ?, ?, ?)"
 SpoolRow = tuple[int, str | None, int | None, str]  # id, file, line_no, line
 
 
-class Batch(NamedTuple):
+class SpoolBatch(NamedTuple):
     """The lines a sender is delivering: this sink's rows with ids first_id..last_id."""
 
     sink: str
@@ -105,17 +105,17 @@ def batch_key(instance: str, sink: str, first_id: int, last_id: int) -> str:
     return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
 
 
-def load_batch(db: sqlite_utils.Database, sink: str) -> Batch | None:
+def load_batch(db: sqlite_utils.Database, sink: str) -> SpoolBatch | None:
     """The batch recorded for `sink`, if one is waiting for its acknowledgement."""
     row = db.conn.execute(
         "SELECT first_id, last_id, key, created FROM spool_batches WHERE sink = ?", (sink,)
     ).fetchone()
     if row is None:
         return None
-    return Batch(sink, int(row[0]), int(row[1]), str(row[2]), float(row[3] or 0.0))
+    return SpoolBatch(sink, int(row[0]), int(row[1]), str(row[2]), float(row[3] or 0.0))
 
 
-def batch_rows(db: sqlite_utils.Database, batch: Batch) -> list[SpoolRow]:
+def batch_rows(db: sqlite_utils.Database, batch: SpoolBatch) -> list[SpoolRow]:
     """The lines of a batch, in id order."""
     cur = db.conn.execute(
         "SELECT id, file, line_no, line FROM spool WHERE sink = ? AND id BETWEEN ? AND ?"
@@ -128,7 +128,7 @@ def batch_rows(db: sqlite_utils.Database, batch: Batch) -> list[SpoolRow]:
 
 def take_batch(
     db: sqlite_utils.Database, sink: str, limit: int, instance: str
-) -> tuple[Batch, list[SpoolRow]] | None:
+) -> tuple[SpoolBatch, list[SpoolRow]] | None:
     """Record the next batch (the `limit` oldest lines) and return it with its lines.
 
     One committed transaction, so the batch is on disk before anything is sent. Returns
@@ -146,7 +146,7 @@ def take_batch(
         if not rows:
             return None
         first, last = rows[0][0], rows[-1][0]
-        batch = Batch(sink, first, last, batch_key(instance, sink, first, last), time.time())
+        batch = SpoolBatch(sink, first, last, batch_key(instance, sink, first, last), time.time())
         db.conn.execute(
             "INSERT INTO spool_batches (sink, first_id, last_id, key, created)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -155,7 +155,7 @@ def take_batch(
     return batch, rows
 
 
-def ack_batch(db: sqlite_utils.Database, batch: Batch, dead: Sequence[DeadLetter] = ()) -> int:
+def ack_batch(db: sqlite_utils.Database, batch: SpoolBatch, dead: Sequence[DeadLetter] = ()) -> int:
     """The receiver took `batch`: delete its lines and its record; returns lines deleted.
 
     `dead` are the batch's lines the receiver can never take (a line over a server's
