@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.inflight import InFlight
+from processors.current import CurrentCall
 from store.live.health import FAILING, OK
 from store.live.telemetry import Telemetry
 from watcher.stall import StallWatch
@@ -13,9 +13,9 @@ START = 1000.0
 EPSILON = 1e-6
 
 
-def call(line_no: int) -> InFlight:
+def call(line_no: int) -> CurrentCall:
     """The engine inside processor `slow` on line `line_no` of app.log."""
-    return InFlight("slow", "app.log", line_no, (1, 2, line_no))
+    return CurrentCall("slow", "app.log", line_no, (1, 2, line_no))
 
 
 class Clock:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from cli.settings import Settings
-from processors.inflight import in_flight
+from processors.current import current_call
 from processors.router import Router
 from store.live.telemetry import Telemetry
 from watcher.dirty import DirtySet
@@ -354,7 +354,7 @@ class Engine:
         Called by the supervising thread a few times a second (see watcher/stall.py).
         """
         thread = self._thread
-        sample = in_flight(thread.ident if thread is not None else None)
+        sample = current_call(thread.ident if thread is not None else None)
         if sample is None and self.pool is not None:
             sample = self.pool.sample()
         return self.stall.verdict(now, sample, self.beat, self.idle, self.telemetry)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from processors.inflight import InFlight
+from processors.current import CurrentCall
 from store.live.health import FAILING
 from store.live.telemetry import Telemetry
 
@@ -32,10 +32,10 @@ class StallWatch:
         self.stall_timeout = stall_timeout
         self._last_call: tuple[int, int, int] | None = None
         self._progress_at = 0.0
-        self.current: InFlight | None = None
+        self.current: CurrentCall | None = None
         self.stalled = False
 
-    def check(self, now: float, sample: InFlight | None, beat: float, idle: bool) -> float:
+    def check(self, now: float, sample: CurrentCall | None, beat: float, idle: bool) -> float:
         """Seconds without progress while busy (0.0 when progressing or idle)."""
         self.current = sample
         call = sample.call if sample is not None else None
@@ -49,7 +49,7 @@ class StallWatch:
         return stuck if stuck >= self.stall_timeout else 0.0
 
     def verdict(
-        self, now: float, sample: InFlight | None, beat: float, idle: bool, telemetry: Telemetry
+        self, now: float, sample: CurrentCall | None, beat: float, idle: bool, telemetry: Telemetry
     ) -> float:
         """check(), published: the `engine` check of /health `failing` while stalled
         (naming the processor, file, line and seconds), the stalled-seconds gauge, and

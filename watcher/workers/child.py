@@ -244,13 +244,13 @@ def _name_writer(name: Any) -> Callable[[str], None]:
 
 
 def _start_sampler(thread_id: int, slots: SynchronizedArray[int]) -> None:
-    from processors.inflight import in_flight
+    from processors.current import current_call
 
     def sample() -> None:
         last = None
         stop = threading.Event()
         while not stop.wait(SAMPLE_S):
-            current = in_flight(thread_id)
+            current = current_call(thread_id)
             call = current.call if current is not None else None
             if call != last:
                 last = call

@@ -25,7 +25,7 @@ from typing import Any
 
 from cli.config import router_spec
 from cli.settings import Settings
-from processors.inflight import InFlight
+from processors.current import CurrentCall
 from store.live.telemetry import PENDING_TRACES_MAX
 from store.records import DeadLetter
 from watcher.workers import child as worker
@@ -185,13 +185,13 @@ class WorkerPool:
                 line = w.slots[worker.LINE_NO] or None
         return total, processor, line
 
-    def sample(self) -> InFlight | None:
+    def sample(self) -> CurrentCall | None:
         """What the workers are doing, for the stall watch: a call that changes with
         their progress."""
         progress, processor, line_no = self.busy()
         if not processor:
             return None
-        return InFlight(f"{processor} (worker)", None, line_no, (progress, 0, 0))
+        return CurrentCall(f"{processor} (worker)", None, line_no, (progress, 0, 0))
 
     def _send(self, w: _Worker, job: Job) -> None:
         with contextlib.suppress(OSError):  # a dead worker: found when its result is awaited

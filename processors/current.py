@@ -22,7 +22,7 @@ _ROUTER_DIR = os.path.dirname(router_module.__file__)
 
 
 @dataclass(frozen=True, slots=True)
-class InFlight:
+class CurrentCall:
     """The processor call the engine thread is in."""
 
     processor: str
@@ -31,7 +31,7 @@ class InFlight:
     call: tuple[int, int, int]  # identifies the call: (batch, node, line)
 
 
-def in_flight(thread_id: int | None) -> InFlight | None:
+def current_call(thread_id: int | None) -> CurrentCall | None:
     """The processor call thread `thread_id` is in, from its stack; None when in none."""
     if thread_id is None:
         return None
@@ -45,7 +45,7 @@ def in_flight(thread_id: int | None) -> InFlight | None:
     return None
 
 
-def _from_locals(local: dict[str, Any]) -> InFlight | None:
+def _from_locals(local: dict[str, Any]) -> CurrentCall | None:
     node, batch = local.get(NODE), local.get(BATCH)
     if node is None or batch is None:
         return None
@@ -56,5 +56,5 @@ def _from_locals(local: dict[str, Any]) -> InFlight | None:
     first = getattr(batch, "first_line_no", None)
     line_no = first + origin if isinstance(first, int) and origin is not None else None
     name = str(getattr(node, "name", "?"))
-    return InFlight(name, getattr(batch, "file", None), line_no,
+    return CurrentCall(name, getattr(batch, "file", None), line_no,
                     (id(batch), id(node), -1 if origin is None else origin))  # fmt: skip

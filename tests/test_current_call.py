@@ -1,6 +1,6 @@
-"""The line processors.inflight reports while each of the router's loops calls a processor.
+"""The line processors.current reports while each of the router's loops calls a processor.
 
-inflight reads the loops' locals (processors.contract) from another thread; here the
+current_call reads the loops' locals (processors.contract) from another thread; here the
 processor itself asks it about its own thread, so each loop is checked in one call, with
 no thread and no timing. Each case also names the loop it means to run, so that a change
 of which loop runs a processor cannot pass unnoticed.
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from processors.contract import calls_processor
-from processors.inflight import in_flight
+from processors.current import current_call
 from processors.pipeline import Node, Pipeline, processor_name
 from processors.router import Router
 
@@ -29,8 +29,8 @@ SEEN: list[tuple[str | None, str | None, int | None, set[str]]] = []
 
 
 def look() -> None:
-    """Record what inflight says about this thread, and which functions are running."""
-    found = in_flight(threading.get_ident())
+    """Record what current_call says about this thread, and which functions are running."""
+    found = current_call(threading.get_ident())
     frames: set[str] = set()
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
@@ -82,7 +82,7 @@ def look_after_sub(line: str) -> Iterator[tuple[str, str]]:
 
 Case = tuple[dict[str, Any], bool, Callable[..., Any], str]
 CASES: dict[str, Case] = {
-    # name: (pipeline, trace, the processor inflight should name, the loop that runs it)
+    # name: (pipeline, trace, the processor current_call should name, the loop that runs it)
     "start_plain": ({"start": look_literal}, False, look_literal, "start_plain"),
     "start_traced": ({"start": look_literal}, True, look_literal, "start_traced"),
     "run_plain": ({"start": to_look, "look": look_literal}, False, look_literal, "run_plain"),
@@ -107,7 +107,7 @@ def build(spec: dict[str, Any]) -> Pipeline:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_inflight_reports_the_line_each_loop_is_on(case: str) -> None:
+def test_current_call_reports_the_line_each_loop_is_on(case: str) -> None:
     spec, trace, fn, loop = CASES[case]
     SEEN.clear()
     TRIED.clear()
@@ -115,7 +115,7 @@ def test_inflight_reports_the_line_each_loop_is_on(case: str) -> None:
     routed = router.route(list(LINES), FILE, FIRST_LINE_NO)
     name = processor_name(fn)
     assert [s[:3] for s in SEEN] == [(name, FILE, FIRST_LINE_NO + i) for i in range(len(LINES))], (
-        f"inflight while {loop} runs {name}"
+        f"current_call while {loop} runs {name}"
     )
     assert all(loop in s[3] for s in SEEN), f"{name} did not run in {loop}"
     assert len(routed.out) >= len(LINES)
