@@ -50,12 +50,12 @@ class Keeper:
     def mask(text: str) -> str:
         """The masking of `redact_secrets`, imported on the first record that needs it.
 
-        The built-in processors cost a few milliseconds to import, which a daemon whose
+        Its regular expressions cost milliseconds to compile, which a daemon whose
         pipeline does not use them (and that never records a line) need not pay.
         """
         global _mask_secrets
         if _mask_secrets is None:
-            from processors.builtin import mask_secrets
+            from processors.secrets import mask_secrets
 
             _mask_secrets = mask_secrets
         return _mask_secrets(text)
