@@ -15,10 +15,11 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from router_fixtures import build
 
 from processors.contract import calls_processor
 from processors.current import current_call
-from processors.pipeline import Node, Pipeline, processor_name
+from processors.pipeline import processor_name
 from processors.router import Router
 
 FILE = "app/web.log"
@@ -96,14 +97,6 @@ CASES: dict[str, Case] = {
         {"start": look_after_sub}, False, look_after_sub, "_continue"
     ),
 }  # fmt: skip
-
-
-def build(spec: dict[str, Any]) -> Pipeline:
-    nodes = {}
-    for tag, entry in spec.items():
-        fn, retries = entry if isinstance(entry, tuple) else (entry, 0)
-        nodes[tag] = Node(tag, processor_name(fn), fn, retries, f"tests:{tag}")
-    return Pipeline(nodes)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -8,23 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from router_fixtures import publish, traces_of
+from router_fixtures import build, publish, traces_of
 
-from processors.pipeline import DEFAULT_PIPELINE, Node, Pipeline, load_pipeline, processor_name
+from processors.pipeline import DEFAULT_PIPELINE, Node, Pipeline, load_pipeline
 from processors.router import Routed, Router
 
 FILE = "app/web.log"
 FIRST_LINE_NO = 10
 MESSAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*: \S")
-
-
-def build(spec: dict[str, Any]) -> Pipeline:
-    """`{tag: fn}` or `{tag: (fn, retries)}` into a Pipeline, names from the callables."""
-    nodes = {}
-    for tag, entry in spec.items():
-        fn, retries = entry if isinstance(entry, tuple) else (entry, 0)
-        nodes[tag] = Node(tag, processor_name(fn), fn, retries, f"tests:{tag}")
-    return Pipeline(nodes)
 
 
 def route(
