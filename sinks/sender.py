@@ -27,6 +27,7 @@ from sinks import spool
 from store.db import connect, is_shared_fault
 from store.live.sinkboard import SinkBoard
 from store.records import DeadLetter
+from store.service import Service
 
 log = logging.getLogger("inboxd.sinks")
 
@@ -72,8 +73,8 @@ def short(reason: str) -> str:
     return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…"
 
 
-class SpoolSender:
-    """Owns one spooled sink's sender thread: start(), idempotent stop(), join(), is_alive().
+class SpoolSender(Service):
+    """Owns one spooled sink's sender thread (a Service): delivers the spool until stopped.
 
     Thread-safety: the thread opens its own connection to `inboxd.db`, and the transport
     its own connection to the receiver; it is their only user. Other threads call
@@ -97,23 +98,20 @@ class SpoolSender:
         jitter: Callable[[], float] = random.random,
         busy_timeout_ms: int = 5_000,
     ) -> None:
-        self.name = name
+        super().__init__(name, thread_name=f"inboxd-sink-{name}")
         self.kind = kind
         self.batch_size = batch_size
         self.transport = transport
         self.board = board
         self.db_path = db_path
         self.keep_line = keep_line
-        self.error: BaseException | None = None
         self.idle = False  # the last step found the spool empty
         self.steps = 0
         self.instance = ""
         self._clock = clock
         self._jitter = jitter
         self._busy_ms = busy_timeout_ms
-        self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self._primed = False
         self._failures = 0
@@ -128,43 +126,32 @@ class SpoolSender:
         The count is taken here, in the caller's thread, so that the daemon can start the
         senders before the processing thread spools anything.
         """
-        if self._thread is not None:
+        if self.is_started or self.is_stopping:
             return
         self._prime_now()
-        self._thread = threading.Thread(target=self._main, name=f"inboxd-sink-{self.name}",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        """Ask the thread to end after its current attempt; safe to call repeatedly."""
-        self._stop.set()
-        self._wake.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def on_stop(self) -> None:
+        self._wake.set()  # a sender waiting out a back-off ends now
 
     def nudge(self) -> None:
         """New lines were committed to the spool: look now rather than at the next poll."""
         self._wake.set()
 
-    def _main(self) -> None:
-        try:
-            while not self._stop.is_set():
-                delay = self.step(self._clock())
-                if self._stop.is_set():
-                    break
-                if delay > 0:
-                    self._wake.wait(delay)
-        except BaseException as exc:
-            self.error = exc
-            log.critical("%s sink %s sender died: %s", self.kind, self.name, exc, exc_info=True,
-                         extra={"event": "thread_died", "sink": self.name})  # fmt: skip
-        finally:
-            self.close()
+    def run(self) -> None:
+        while not self._stop.is_set():
+            delay = self.step(self._clock())
+            if self._stop.is_set():
+                break
+            if delay > 0:
+                self._wake.wait(delay)
+
+    def on_error(self, exc: BaseException) -> None:
+        log.critical("%s sink %s sender died: %s", self.kind, self.name, exc, exc_info=exc,
+                     extra={"event": "thread_died", "sink": self.name})  # fmt: skip
+
+    def on_exit(self) -> None:
+        self.close()
 
     # -- running ---------------------------------------------------------------------------
 

@@ -8,12 +8,18 @@ import time
 from sinks.base import SenderContext, SinkSpec
 from sinks.registry import build_senders
 from store.live.sinkboard import ONCE_FAILING_GRACE_S, SinkBoard
+from store.service import Service
 
 
-class Senders:
-    """One SpoolSender per spooled sink; each owns its thread (DESIGN: whoever starts owns)."""
+class Senders(Service):
+    """One SpoolSender per spooled sink, started, stopped and joined as one Service.
+
+    The group has no thread of its own: each sender owns its thread. Thread-safety as
+    for Service; nudge() may be called from any thread (it only sets Events).
+    """
 
     def __init__(self, specs: tuple[SinkSpec, ...], ctx: SenderContext) -> None:
+        super().__init__("sink senders", thread_name="inboxd-sink-senders")
         self.board: SinkBoard = ctx.board
         self.senders = build_senders(specs, ctx)
 
@@ -21,6 +27,8 @@ class Senders:
         return bool(self.senders)
 
     def start(self) -> None:
+        if self.is_stopping:
+            return
         for s in self.senders:
             s.start()
 
@@ -28,17 +36,24 @@ class Senders:
         for s in self.senders:
             s.nudge()
 
-    def stop(self) -> None:
+    def on_stop(self) -> None:
         for s in self.senders:
             s.stop()
 
     def join(self, timeout: float | None = None) -> None:
+        """Join every sender within one `timeout` for the whole group."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for s in self.senders:
-            s.join(timeout)
+            s.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
 
     def is_alive(self) -> bool:
         """False when a sender's thread died (a bug: the daemon exits so systemd restarts)."""
         return all(s.is_alive() for s in self.senders)
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ended the first sender that died of a bug, if any did."""
+        return next((s.error for s in self.senders if s.error is not None), None)
 
     def wait_delivered(self, stop: threading.Event | None = None) -> list[str]:
         """--once: wait until every spool is empty; returns the sinks given up on.
@@ -63,4 +78,4 @@ class Senders:
                 return waiting
             if stop is not None and stop.is_set():
                 return waiting
-            time.sleep(0.05)
+            self._stop.wait(0.05)

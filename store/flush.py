@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from store.live.health import DEGRADED
 from store.live.telemetry import FlushBatch, Telemetry
 from store.paths import insert_storable
 from store.records import describe
+from store.service import Service
 
 log = logging.getLogger("inboxd.flush")
 
@@ -158,8 +158,8 @@ def flush_once(
         db.close()
 
 
-class Flusher:
-    """Owns the flusher thread: start(), idempotent stop(), join(timeout), is_alive().
+class Flusher(Service):
+    """Owns the flusher thread (a Service): flushes every `interval_s`, and once more at stop.
 
     Thread-safety: the thread opens its own SQLite connection and is the only one to use
     it; the owner only touches the stop Event. Transient SQLite/OS failures are logged
@@ -176,55 +176,36 @@ class Flusher:
         retention_days: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__("flusher", thread_name="inboxd-flusher")
         self.telemetry = telemetry
         self.db_path = db_path
         self.interval_s = max(interval_s, MIN_INTERVAL_S)
         self.retention_days = retention_days
-        self.error: BaseException | None = None
         self.flushes = 0
         self.failures = 0
         self.rows_dropped = 0
         self._clock = clock
-        self._stop = threading.Event()
-        self._started = False
-        self._thread = threading.Thread(target=self._run, name="inboxd-flusher", daemon=True)
         self._pending: Rows = {}
         self._db: sqlite_utils.Database | None = None
         self._next_prune = 0.0
         self._failing = False
 
-    def start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the thread to flush one last time and end; safe to call repeatedly."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._started:
-            self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
+    def run(self) -> None:
+        self._cycle()
+        while not self._stop.wait(self.interval_s):
             self._cycle()
-            while not self._stop.wait(self.interval_s):
-                self._cycle()
-            if not self._cycle() and self._pending_count():
-                log.error(
-                    "final flush failed; %d rows not written",
-                    self._pending_count(),
-                    extra={"event": "flush_lost"},
-                )
-        except BaseException as exc:
-            self.error = exc
-            log.critical("flusher thread died: %s", exc, exc_info=True)
-        finally:
-            self._close()
+        if not self._cycle() and self._pending_count():
+            log.error(
+                "final flush failed; %d rows not written",
+                self._pending_count(),
+                extra={"event": "flush_lost"},
+            )
+
+    def on_error(self, exc: BaseException) -> None:
+        log.critical("flusher thread died: %s", exc, exc_info=exc)
+
+    def on_exit(self) -> None:
+        self._close()
 
     def _cycle(self) -> bool:
         """One flush (and a prune when due); False when it failed and rows were kept."""

@@ -79,3 +79,4 @@ def passthrough_pool(workers: int) -> Iterator[WorkerPool]:
         yield pool
     finally:
         pool.stop()
+        pool.join(10)

@@ -267,9 +267,11 @@ def test_stopping_the_server_ends_tap_streams_at_once(tmp_path: Path) -> None:
         wait_for(lambda: ctx.telemetry.tap.count() == 1, 10, "the tap connected")
         started = time.monotonic()
         server.stop()
+        server.join(10)
         took = time.monotonic() - started
     finally:
         server.stop()
+        server.join(10)
         reader.join(10)
     assert ended and ended[0].startswith(b": tap connected")
     assert took < 2.0, f"stop waited {took:.1f} s for the stream"

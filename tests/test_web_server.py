@@ -24,6 +24,7 @@ def test_webserver_reports_the_real_port_and_stops_cleanly(tmp_path: Path) -> No
     assert httpx.get(f"http://127.0.0.1:{server.port}/health").status_code == 200
     server.stop()
     server.stop()
+    server.join(10)
     assert not server.is_alive()
     assert set(threading.enumerate()) - before == set()
     with pytest.raises(httpx.ConnectError):
@@ -66,6 +67,7 @@ def test_webserver_serves_on_a_host_name(tmp_path: Path) -> None:
         assert httpx.get(f"http://{host}:{server.port}/health").status_code == 200
     finally:
         server.stop()
+        server.join(10)
     assert not server.is_alive()
 
 

@@ -140,6 +140,7 @@ def serving(ctx: ApiContext) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.port}"
     finally:
         server.stop()
+        server.join(10)
         assert not server.is_alive()
 
 

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from cli.settings import Settings
 from processors.current import current_call
+from processors.errors import InboxdError
 from processors.router import Router
 from store.live.telemetry import Telemetry
+from store.service import Service
 from watcher.dirty import DirtySet
 from watcher.pausing import BACKPRESSURE_WAIT_S, FaultPause, wait_for_sinks
 from watcher.reading.faults import SharedFault
@@ -50,6 +52,8 @@ STATUS_EVERY_S = 5.0
 COMMIT_EVERY_S = 0.2
 # A checkpoint of a file that has disappeared is forgotten after this long.
 GONE_EXPIRY_S = 3600.0
+# How long the processing thread waits for its worker processes to end at stop.
+POOL_JOIN_S = 10.0
 
 
 class Notifier(Protocol):
@@ -61,8 +65,8 @@ class _NullNotifier:
         return None
 
 
-class Engine:
-    """Owns the processing thread (start/stop/join) or runs one pass with run_once()."""
+class Engine(Service):
+    """Owns the processing thread (a Service) or runs one pass with run_once()."""
 
     def __init__(
         self,
@@ -75,6 +79,7 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         on_spool: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__("engine", thread_name="inboxd-engine")
         self.settings = settings
         # Wakes the spooled sinks' senders after a commit spooled lines for them.
         self.on_spool = on_spool
@@ -85,10 +90,7 @@ class Engine:
         self.dirty = dirty if dirty is not None else DirtySet()
         self.notifier: Notifier = notifier or _NullNotifier()
         self.clock = clock
-        self.error: BaseException | None = None
         self.started = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._next_router: Router | None = None
         self._swap_lock = threading.Lock()
         self.reader: FileReader | None = None
@@ -117,22 +119,15 @@ class Engine:
 
     # -- thread ownership ----------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._main, name="inboxd-engine", daemon=True)
-        self._thread.start()
+    def on_stop(self) -> None:
+        self.dirty.wake()  # a loop waiting for work sees the stop at once
 
-    def stop(self) -> None:
-        self._stop.set()
-        self.dirty.wake()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def wait_started(self) -> None:
+        """Return once the reader opened (or paused on a fault of the world); raise
+        InboxdError when the thread died before."""
+        self.started.wait()
+        if self.error is not None:
+            raise InboxdError(f"engine failed to start: {self.error}")
 
     def set_router(self, router: Router, settings: Settings | None = None) -> None:
         """Swap the pipeline between batches (SIGHUP reload); thread-safe.
@@ -172,21 +167,23 @@ class Engine:
         finally:
             if self.pool is not None:
                 self.pool.stop()
+                self.pool.join(POOL_JOIN_S)
 
-    def _main(self) -> None:
-        try:
-            if self.pool is not None:
-                self.pool.start()
-            while not self._stop.is_set():
-                self.step(self.clock())
-        except BaseException as exc:
-            self.error = exc
-            log.exception("engine thread died")
-        finally:
-            self.started.set()
-            self._close(commit=True)
-            if self.pool is not None:
-                self.pool.stop()
+    def run(self) -> None:
+        if self.pool is not None:
+            self.pool.start()
+        while not self._stop.is_set():
+            self.step(self.clock())
+
+    def on_error(self, exc: BaseException) -> None:
+        log.error("engine thread died", exc_info=exc)
+
+    def on_exit(self) -> None:
+        self.started.set()
+        self._close(commit=True)
+        if self.pool is not None:
+            self.pool.stop()
+            self.pool.join(POOL_JOIN_S)
 
     def step(self, now: float) -> None:
         """One round: (re)open after a fault when due, wait for work, read, commit."""

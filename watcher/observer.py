@@ -23,9 +23,13 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from store.service import Service
 from watcher.dirty import DirtySet
 
 log = logging.getLogger("inboxd.watcher")
+
+# How long a re-watch waits for the Observer of the old inbox to end.
+UNWATCH_JOIN_S = 5.0
 
 # Only the events that can mean new data. Without the filter inotify also reports every
 # open and close, including the engine's own reads, which tripled the events watchdog
@@ -69,10 +73,17 @@ def _text(path: str | bytes) -> str:
     return path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
 
 
-class InboxWatcher:
-    """Owns the watchdog Observer thread."""
+class InboxWatcher(Service):
+    """Owns the watchdog Observer thread, with the Service surface.
+
+    The thread is watchdog's: start() starts an Observer, stop() asks it to end (it does
+    not wait), join() waits for it. check() replaces the Observer when the inbox was
+    removed or replaced. Thread-safety: start(), check() and join() are the owner's (the
+    main thread); stop() and is_alive() may come from any thread.
+    """
 
     def __init__(self, inbox: Path, dirty: DirtySet) -> None:
+        super().__init__("watcher", thread_name="inboxd-watcher")
         self.inbox = inbox
         self.dirty = dirty
         self._observer: Observer | None = None  # type: ignore[valid-type]
@@ -81,27 +92,23 @@ class InboxWatcher:
         self.problem: str | None = None
 
     def start(self) -> None:
-        if self._observer is not None:
+        if self._observer is not None or self.is_stopping:
             return
-        self.inbox.mkdir(parents=True, exist_ok=True)
-        self._watched = self._identity()
-        observer = Observer()
-        observer.schedule(
-            _Handler(self.dirty), str(self.inbox), recursive=True, event_filter=WATCHED_EVENTS
-        )
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
+        self._observer = self._watch()
 
-    def stop(self) -> None:
-        observer, self._observer = self._observer, None
+    def on_stop(self) -> None:
+        observer = self._observer
         if observer is not None:
             observer.stop()
-            observer.join(timeout=5)
+
+    def join(self, timeout: float | None = None) -> None:
+        observer = self._observer
+        if observer is not None:
+            observer.join(timeout)
 
     def is_alive(self) -> bool:
         """True while watching, and while waiting for the inbox to be a folder again."""
-        if self.problem is not None:
+        if self.problem is not None and not self.is_stopping:
             return True
         return self._observer is not None and self._observer.is_alive()
 
@@ -112,7 +119,7 @@ class InboxWatcher:
         again) no event would ever come, and only the periodic rescan would read files.
         Called from the main thread's supervision loop; a stat per call.
         """
-        if self._observer is None and self.problem is None:
+        if self.is_stopping or (self._observer is None and self.problem is None):
             return False  # not started (or stopped)
         current = self._identity()
         if self._observer is not None and current == self._watched and self._is_watching():
@@ -122,9 +129,9 @@ class InboxWatcher:
                 "inbox was removed or replaced; watching it again",
                 extra={"event": "inbox_rewatched", "inbox": str(self.inbox)},
             )
-        self.stop()
+        self._unwatch()
         try:
-            self.start()
+            self._observer = self._watch()
         except OSError as exc:
             if self.problem is None:
                 log.error("cannot watch the inbox: %s", exc, extra={"event": "inbox_unwatchable"})
@@ -133,6 +140,25 @@ class InboxWatcher:
         self.problem = None
         self.dirty.mark_rescan()
         return True
+
+    def _watch(self) -> Observer:  # type: ignore[valid-type]
+        """A started Observer of the inbox (made first if missing)."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self._watched = self._identity()
+        observer = Observer()
+        observer.schedule(
+            _Handler(self.dirty), str(self.inbox), recursive=True, event_filter=WATCHED_EVENTS
+        )
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _unwatch(self) -> None:
+        """End the Observer of a folder that is gone, before watching the new one."""
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=UNWATCH_JOIN_S)
 
     def _is_watching(self) -> bool:
         """False once the watch ended: watchdog stops an emitter whose folder was deleted.

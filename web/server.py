@@ -18,10 +18,13 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from processors.errors import InboxdError
+from store.service import Service
 from web.limits import capped_protocol, connection_limit
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+# How long join() waits once it forced the exit.
+FORCED_JOIN_S = 1.0
 GRACEFUL_SHUTDOWN_S = 3
 
 
@@ -60,19 +63,23 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class WebServer:
-    """Owns the uvicorn thread: `start()`, idempotent `stop()`, `join(timeout)`."""
+class WebServer(Service):
+    """Owns the uvicorn thread (a Service); `start()` returns once requests are accepted.
+
+    stop() asks uvicorn to finish its requests (endless responses such as /tap end at
+    once); join(timeout) waits, and forces the exit when the graceful wait ran out.
+    Thread-safety: start() and join() by the owner; stop() from any thread.
+    """
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+        super().__init__("web", thread_name="inboxd-web")
         self.host = host
         self._requested_port = port
         self._app = app
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._socket: socket.socket | None = None
         self._bound_port: int | None = None
         self._address: tuple[Any, ...] = (host, port)
-        self._lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -84,58 +91,43 @@ class WebServer:
         """The socket address listened on, as `socket.getsockname()` gives it."""
         return self._address
 
-    @property
-    def error(self) -> BaseException | None:
-        """What ended the server thread, if it ended by an exception."""
-        return self._error
-
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Bind, start the thread, and return once requests are being accepted."""
-        with self._lock:
-            if self._thread is not None:
-                raise WebServerError("web server already started")
-            sock = bind_socket(self.host, self._requested_port)
-            self._address = tuple(sock.getsockname())
-            self._bound_port = int(self._address[1])
-            config = uvicorn.Config(
-                self._app,
-                log_config=None,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                # uvloop and httptools (C) when installed: the web thread shares the GIL
-                # with the engine, so less Python per request is more ingest.
-                loop="auto",
-                http=capped_protocol(connection_limit()),
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                server_header=False,
-            )
-            server = _Server(config)
-            self._server = server
-            self._thread = threading.Thread(
-                target=self._run, args=(server, sock), name="inboxd-web", daemon=True
-            )
-            self._thread.start()
+        """Bind, start the thread, and return once requests are being accepted.
+
+        A second start() is a no-op. Raises WebServerError when the address cannot be
+        bound or the server does not come up within `timeout`.
+        """
+        if self.is_started or self.is_stopping:
+            return
+        sock = bind_socket(self.host, self._requested_port)
+        self._address = tuple(sock.getsockname())
+        self._bound_port = int(self._address[1])
+        server = _Server(uvicorn_config(self._app))
+        self._server, self._socket = server, sock
+        super().start()
         deadline = time.monotonic() + timeout
         while not server.ready.wait(0.02):
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self.is_alive() or time.monotonic() > deadline:
                 break
         if not server.ready.is_set():
             self.stop()
-            reason = f": {self._error!r}" if self._error is not None else ""
+            self.join(STOP_TIMEOUT_S)
+            reason = f": {self.error!r}" if self.error is not None else ""
             raise WebServerError(f"web server did not start on {self.host}:{self.port}{reason}")
 
-    def _run(self, server: _Server, sock: socket.socket) -> None:
+    def run(self) -> None:
+        server, sock = self._server, self._socket
+        assert server is not None and sock is not None  # set by start() before the thread
         try:
             server.run(sockets=[sock])
-        except BaseException as exc:
-            self._error = exc
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Ask the server to finish its requests and exit; wait up to `timeout`."""
+    def on_error(self, exc: BaseException) -> None:
+        """Kept in `error`; start() reports it when the server never came up."""
+
+    def on_stop(self) -> None:
         server = self._server
         if server is None:
             return
@@ -143,16 +135,28 @@ class WebServer:
         for hook in getattr(getattr(self._app, "state", None), "on_stop", ()):
             hook()
         server.should_exit = True
-        self.join(timeout)
-        if self.is_alive():
+
+    def join(self, timeout: float | None = STOP_TIMEOUT_S) -> None:
+        """Wait up to `timeout` for the thread; past it, after stop(), force the exit."""
+        super().join(timeout)
+        server = self._server
+        if server is not None and self.is_stopping and self.is_alive():
             server.force_exit = True
-            self.join(1.0)
+            super().join(FORCED_JOIN_S)
 
-    def join(self, timeout: float | None = None) -> None:
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
 
-    def is_alive(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+    """How inboxd runs uvicorn: no logging set-up, no lifespan, capped connections."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        # uvloop and httptools (C) when installed: the web thread shares the GIL
+        # with the engine, so less Python per request is more ingest.
+        loop="auto",
+        http=capped_protocol(connection_limit()),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False,
+    )

@@ -28,6 +28,7 @@ from processors.factory import RouterSpec, build_router
 from processors.router import Routed, Router
 from store.live.telemetry import merge_stats
 from store.records import SinkLines, TraceRecord
+from store.service import Service
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -201,7 +202,17 @@ def main(conn: Channel, spec: WorkerSpec, name: Any, slots: SynchronizedArray[in
     router = build_router(spec.router)
     hook = _name_writer(name)
     router.on_wave = hook
-    _start_sampler(threading.get_ident(), slots)
+    sampler = ProgressSampler(threading.get_ident(), slots)
+    sampler.start()
+    try:
+        _serve(conn, spec, router, hook)
+    finally:
+        sampler.stop()
+        sampler.join(SAMPLE_S * 10)
+
+
+def _serve(conn: Channel, spec: WorkerSpec, router: Router, hook: Callable[[str], None]) -> None:
+    """Answer the daemon's messages until ("stop",) or the pipe closes."""
     while True:
         try:
             message = conn.recv()
@@ -243,18 +254,27 @@ def _name_writer(name: Any) -> Callable[[str], None]:
     return write
 
 
-def _start_sampler(thread_id: int, slots: SynchronizedArray[int]) -> None:
-    from processors.current import current_call
+class ProgressSampler(Service):
+    """The worker's sampler thread: counts changes of the call in flight in `slots`.
 
-    def sample() -> None:
+    The daemon's stall watch reads the count (and the line in flight) from shared memory,
+    so a worker busy in one long call is told apart from one that progresses. Only this
+    thread writes the slots; the worker's main thread stops it before it exits.
+    """
+
+    def __init__(self, thread_id: int, slots: SynchronizedArray[int]) -> None:
+        super().__init__("sampler", thread_name="inboxd-worker-sampler")
+        self.thread_id = thread_id
+        self.slots = slots
+
+    def run(self) -> None:
+        from processors.current import current_call
+
         last = None
-        stop = threading.Event()
-        while not stop.wait(SAMPLE_S):
-            current = current_call(thread_id)
+        while not self._stop.wait(SAMPLE_S):
+            current = current_call(self.thread_id)
             call = current.call if current is not None else None
             if call != last:
                 last = call
-                slots[PROGRESS] += 1
-            slots[LINE_NO] = (current.line_no or 0) if current is not None else 0
-
-    threading.Thread(target=sample, name="inboxd-worker-sampler", daemon=True).start()
+                self.slots[PROGRESS] += 1
+            self.slots[LINE_NO] = (current.line_no or 0) if current is not None else 0

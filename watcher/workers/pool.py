@@ -28,6 +28,7 @@ from cli.settings import Settings
 from processors.current import CurrentCall
 from store.live.telemetry import PENDING_TRACES_MAX
 from store.records import DeadLetter
+from store.service import Service
 from watcher.workers import child as worker
 from watcher.workers.child import Channel, Job, Result, WorkerSpec
 from watcher.workers.forkserver import worker_context
@@ -36,6 +37,10 @@ log = logging.getLogger("inboxd.engine")
 
 POLL_S = 0.5
 START_TIMEOUT_S = 60.0
+# join() without a timeout still kills a worker that has not ended by then.
+KILL_AFTER_S = 10.0
+# How long a killed worker is waited for.
+KILLED_JOIN_S = 5.0
 
 
 @dataclass(slots=True)
@@ -75,12 +80,19 @@ def _main_unseen() -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-class WorkerPool:
-    """Owned by the processing thread: start(), submit(), collect(), reload(), stop()."""
+class WorkerPool(Service):
+    """Owned by the processing thread: start(), submit(), collect(), reload(), stop(), join().
+
+    The Service surface over processes instead of a thread: stop() asks each worker to
+    end, join() waits for them (and kills what is left when the time is up), is_alive()
+    is true while every worker process lives (or before start). Thread-safety: only the
+    processing thread calls it, except stop(), which may come from any thread.
+    """
 
     def __init__(
         self, spec: WorkerSpec, n: int, *, poison_after: int, stall_timeout: float
     ) -> None:
+        super().__init__("workers", thread_name="inboxd-worker")
         self.spec = spec
         self.n = n
         self.poison_after = poison_after
@@ -98,20 +110,29 @@ class WorkerPool:
     # -- lifetime -----------------------------------------------------------------------
 
     def start(self) -> None:
-        if not self.workers:
+        if not self.workers and not self.is_stopping:
             self.workers = [self._spawn(i) for i in range(self.n)]
 
-    def stop(self) -> None:
+    def on_stop(self) -> None:
         for w in self.workers:
             with contextlib.suppress(OSError):
                 w.conn.send(("stop",))
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the workers to end after stop(); kill those still running at `timeout`."""
+        if not self.is_stopping:
+            return
+        deadline = time.monotonic() + (KILL_AFTER_S if timeout is None else timeout)
         for w in self.workers:
-            w.process.join(5)
+            w.process.join(max(deadline - time.monotonic(), 0.0))
             if w.process.is_alive():
                 w.process.kill()
-                w.process.join(5)
+                w.process.join(KILLED_JOIN_S)
             w.conn.close()
         self.workers = []
+
+    def is_alive(self) -> bool:
+        return all(w.process.is_alive() for w in self.workers)
 
     def check(self) -> None:
         """Start again any idle worker that died (a busy one is restarted when its

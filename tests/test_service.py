@@ -1,0 +1,244 @@
+"""Service: the one contract of every part that owns a thread, on a tiny subclass and on
+the daemon's real services; the daemon stops them in the reverse of the start order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from http_receiver import Receiver
+from sender_fixtures import spool_database
+from service_fixtures import sampler_threads_after_main
+from web_fixtures import make_context
+
+from cli.settings import VERSION, Settings
+from processors.pipeline import load_pipeline
+from processors.router import Router
+from sinks.base import SenderContext
+from sinks.http import HttpSpec
+from sinks.senders import Senders
+from store.db import connect
+from store.flush import Flusher
+from store.live.sinkboard import SinkBoard
+from store.live.telemetry import Telemetry
+from store.service import Service, first_dead, start_in_order, stop_in_reverse
+from watcher.dirty import DirtySet
+from watcher.engine import Engine
+from watcher.observer import InboxWatcher
+from web.app import create_app
+from web.server import WebServer
+
+WAIT_S = 10.0
+
+
+class Ticker(Service):
+    """Counts ticks until stopped; `gate` (when given) holds the loop past stop()."""
+
+    def __init__(
+        self, *, fail: BaseException | None = None, gate: threading.Event | None = None
+    ) -> None:
+        super().__init__("ticker", thread_name="test-ticker")
+        self.ticks = 0
+        self.stops = 0
+        self.exits = 0
+        self.fail = fail
+        self.gate = gate
+
+    def run(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+        while not self._stop.wait(0.01):
+            self.ticks += 1
+        if self.gate is not None:
+            self.gate.wait(WAIT_S)
+
+    def on_stop(self) -> None:
+        self.stops += 1
+
+    def on_error(self, exc: BaseException) -> None:
+        """Quiet: the test reads `error`."""
+
+    def on_exit(self) -> None:
+        self.exits += 1
+
+
+def named(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == name]
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_a_second_start_starts_no_second_thread() -> None:
+    ticker = Ticker()
+    ticker.start()
+    ticker.start()
+    assert ticker.is_alive() and len(named("test-ticker")) == 1
+    ticker.stop()
+    ticker.join(WAIT_S)
+    assert not ticker.is_alive() and ticker.error is None and ticker.exits == 1
+
+
+def test_stop_is_idempotent_and_calls_on_stop_once() -> None:
+    ticker = Ticker()
+    ticker.start()
+    wait_for(lambda: ticker.ticks > 0, "a tick")
+    ticker.stop()
+    ticker.stop()
+    ticker.join(WAIT_S)
+    assert ticker.stops == 1
+    assert not ticker.is_alive()
+
+
+def test_stop_before_start_keeps_the_service_stopped() -> None:
+    ticker = Ticker()
+    ticker.stop()
+    ticker.join(0.1)  # never started: returns at once
+    ticker.start()
+    assert not ticker.is_alive() and not ticker.is_started
+    assert named("test-ticker") == []
+
+
+def test_stop_does_not_wait_and_join_honours_its_timeout() -> None:
+    gate = threading.Event()
+    ticker = Ticker(gate=gate)
+    ticker.start()
+    ticker.stop()
+    assert ticker.is_alive()  # stop() only asked: the loop is held at the gate
+    started = time.monotonic()
+    ticker.join(0.1)
+    assert 0.05 <= time.monotonic() - started < 2.0
+    assert ticker.is_alive()
+    gate.set()
+    ticker.join(WAIT_S)
+    assert not ticker.is_alive()
+
+
+def test_the_exception_that_ends_the_loop_is_kept_in_error() -> None:
+    boom = RuntimeError("boom")
+    ticker = Ticker(fail=boom)
+    ticker.start()
+    ticker.join(WAIT_S)
+    assert not ticker.is_alive()
+    assert ticker.error is boom
+    assert ticker.exits == 1
+    assert first_dead([ticker]) is ticker
+
+
+def test_services_stop_in_the_reverse_of_the_start_order() -> None:
+    order: list[str] = []
+
+    class Recorder(Ticker):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def on_stop(self) -> None:
+            # The one started after this one must be gone already.
+            order.append(self.name)
+            assert all(not s.is_alive() for s in services[services.index(self) + 1 :])
+
+    services = [Recorder(n) for n in ("first", "second", "third")]
+    start_in_order(services)
+    assert first_dead(services) is None
+    stop_in_reverse(services, WAIT_S)
+    assert order == ["third", "second", "first"]
+    assert all(not s.is_alive() for s in services)
+
+
+# -- the same contract over the real services ---------------------------------------------
+
+
+def flusher(tmp_path: Path, receiver: Receiver) -> Service:
+    return Flusher(Telemetry(), tmp_path / "var" / "inboxd.db", interval_s=0.05, retention_days=1)
+
+
+def watcher(tmp_path: Path, receiver: Receiver) -> Service:
+    return InboxWatcher(tmp_path / "inbox", DirtySet())
+
+
+def engine(tmp_path: Path, receiver: Receiver) -> Service:
+    settings = Settings(
+        inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", state_dir=tmp_path / "var"
+    )
+    pipeline = load_pipeline({"start": "processors.builtin:keep"})
+    return Engine(settings=settings, router=Router(pipeline), telemetry=Telemetry())
+
+
+def senders(tmp_path: Path, receiver: Receiver) -> Service:
+    spool_database(tmp_path)
+    spec = HttpSpec("hook", "http", url=receiver.url, batch=5, timeout=2.0, pending_limit=10)
+    board = SinkBoard((spec,), Telemetry().health)
+    return Senders((spec,), SenderContext(board, tmp_path / "var" / "inboxd.db", VERSION))
+
+
+def web(tmp_path: Path, receiver: Receiver) -> Service:
+    return WebServer(create_app(make_context(tmp_path)), host="127.0.0.1", port=0)
+
+
+@pytest.mark.parametrize("make", [flusher, watcher, engine, senders, web])
+def test_every_service_keeps_the_contract(
+    make: Callable[[Path, Receiver], Service], tmp_path: Path, receiver: Receiver
+) -> None:
+    service = make(tmp_path, receiver)
+    assert not service.is_alive() and service.error is None
+    service.start()
+    try:
+        assert service.is_alive()
+        threads = set(threading.enumerate())
+        service.start()  # a no-op: no second thread
+        assert set(threading.enumerate()) == threads
+        assert service.is_alive()
+        asked = time.monotonic()
+        service.stop()
+        service.stop()
+        assert time.monotonic() - asked < 1.0  # stop() asks, it does not wait
+    finally:
+        service.stop()
+        service.join(WAIT_S)
+    assert not service.is_alive()
+    assert service.error is None
+    service.start()  # a stopped service stays stopped
+    assert not service.is_alive()
+
+
+def test_the_senders_group_reports_a_dead_sender(tmp_path: Path, receiver: Receiver) -> None:
+    group = senders(tmp_path, receiver)
+    assert isinstance(group, Senders)
+    group.start()
+    sender = group.senders[0]
+    wait_for(lambda: sender.idle, "an idle sender")
+    # A table of the spool gone under the sender is a bug-level failure: it ends the thread.
+    db = connect(tmp_path / "var" / "inboxd.db")
+    db.conn.execute("DROP TABLE spool_batches")
+    db.close()
+    sender.nudge()
+    try:
+        wait_for(lambda: not group.is_alive(), "the sender's end")
+        assert isinstance(group.error, sqlite3.OperationalError)
+        assert first_dead([group]) is group
+    finally:
+        group.stop()
+        group.join(WAIT_S)
+
+
+# -- the worker's sampler -----------------------------------------------------------------
+
+
+def test_the_worker_sampler_thread_stops_when_the_worker_loop_ends() -> None:
+    ctx = multiprocessing.get_context("fork")
+    left = ctx.Value("i", -1)
+    process = ctx.Process(target=sampler_threads_after_main, args=(left,))
+    process.start()
+    process.join(WAIT_S * 3)
+    assert process.exitcode == 0
+    assert left.value == 0, f"{left.value} sampler thread(s) still running after main()"
