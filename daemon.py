@@ -19,20 +19,20 @@ import contextlib
 import dataclasses
 import gc
 import importlib
-import json
 import logging
 import resource
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from cli.config import load_config, router_spec
 from cli.logs import setup_logging
-from cli.settings import VERSION, Settings, settings_from
+from cli.settings import Settings, settings_from
 from processors import factory
 from processors.errors import ConfigError, InboxdError
 from processors.pipeline import Pipeline
@@ -44,23 +44,19 @@ from store.live.sinkboard import SinkBoard
 from store.live.tap import TapHub
 from store.live.telemetry import Telemetry
 from store.lock import FolderLock, lock_folders
+from store.service import Service, first_dead, start_in_order, stop_in_reverse
 from store.statemark import check_state
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
-from watcher.reading.faults import SharedFault
+from watcher.once import make_senders, run_once
 from watcher.sdnotify import Notifier
 from web.startup import announce
 
 if TYPE_CHECKING:
-    from sinks.senders import Senders
     from watcher.observer import InboxWatcher
-    from web.server import WebServer
+    from web.deferred import DeferredWebServer
 
 log = logging.getLogger("inboxd")
-
-
-class Worker(Protocol):
-    def is_alive(self) -> bool: ...
 
 
 # The web thread shares the GIL with the engine: a 1 ms switch interval (Python's default
@@ -133,89 +129,22 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def run_once(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> int:
-    senders = make_senders(settings, telemetry)
-    engine = Engine(settings=settings, router=build_router(settings, pipeline), telemetry=telemetry,
-                    on_spool=senders.nudge if senders else None)  # fmt: skip
-    senders.start()
-    try:
-        engine.run_once()
-        undelivered = senders.wait_delivered()
-    except SharedFault as fault:
-        print(f"inboxd: stopped, nothing lost (run again): {fault.reason}", file=sys.stderr)
-        return EXIT_FAILURE
-    finally:
-        senders.stop()
-        senders.join(JOIN_TIMEOUT_S)
-    flush_once(telemetry, settings.db_path, settings.retention_days)
-    if undelivered:
-        print(f"inboxd: sink {', '.join(undelivered)} failing; its lines stay spooled for the "
-              "next run", file=sys.stderr)  # fmt: skip
-        print(json.dumps(telemetry.stats()))
-        return EXIT_FAILURE
-    print(json.dumps(telemetry.stats()))
-    return 0
-
-
-class WebPart:
-    """The web server, built only once the engine runs: importing the web stack takes
-    most of a second, and the first lines need not wait for it."""
-
-    def __init__(self, make: Callable[[], WebServer]) -> None:
-        self._make = make
-        self.server: WebServer | None = None
-
-    def start(self) -> None:
-        self.server = self._make()
-        self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self.server is not None:
-            self.server.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self.server is not None and self.server.is_alive()
-
-    @property
-    def port(self) -> int:
-        return self.server.port if self.server is not None else 0
-
-
 @dataclass(frozen=True)
 class Parts:
-    """The daemon's workers, each owning its thread."""
+    """The daemon's services in start order, and the ones the supervision loop talks to."""
 
     notifier: Notifier
     engine: Engine
     watcher: InboxWatcher
-    flusher: Flusher
-    web: WebPart
-    senders: Senders
-
-    def workers(self) -> dict[str, Worker]:
-        return {"engine": self.engine, "watcher": self.watcher, "flusher": self.flusher,
-                "web": self.web, "sink senders": self.senders}  # fmt: skip
-
-
-def make_senders(settings: Settings, telemetry: Telemetry) -> Senders:
-    from processors.batch import Keeper
-    from sinks.base import SenderContext
-    from sinks.senders import Senders  # clients and threads only with spooled sinks
-
-    keeper = Keeper(settings.keep_lines)
-    ctx = SenderContext(telemetry.sinks, settings.db_path, VERSION,
-                        keep_line=lambda line: keeper.line(line, whole=True))  # fmt: skip
-    return Senders(settings.sinks, ctx)
+    web: DeferredWebServer
+    services: tuple[Service, ...]
 
 
 def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) -> Parts:
-    """Build every worker; nothing starts yet (the web server is built when started)."""
-    # The watcher is imported here so that --once starts without it.
+    """Build every service; nothing starts yet (the web server is built when started)."""
+    # The watcher and the web part are imported here so that --once starts without them.
     from watcher.observer import InboxWatcher
+    from web.deferred import deferred_web_server
 
     notifier = Notifier()
     dirty = DirtySet()
@@ -231,37 +160,17 @@ def build_parts(settings: Settings, pipeline: Pipeline, telemetry: Telemetry) ->
         interval_s=settings.flush_interval,
         retention_days=settings.retention_days,
     )
-
-    def make_web() -> WebServer:
-        from web.app import ApiContext, create_app
-        from web.server import WebServer
-
-        context = ApiContext(
-            telemetry=telemetry,
-            db_path=settings.db_path,
-            logs_dir=settings.logs_dir,
-            token=settings.token,
-            version=VERSION,
-            host=settings.host,
-            inbox=str(settings.inbox.resolve()),
-            pipeline_tags=lambda: {t: n.name for t, n in engine.router.pipeline.nodes.items()},
-        )
-        return WebServer(create_app(context), host=settings.host, port=settings.port)
-
+    web = deferred_web_server(
+        settings, telemetry, lambda: {t: n.name for t, n in engine.router.pipeline.nodes.items()}
+    )
     watcher = InboxWatcher(settings.inbox.resolve(), dirty)
-    return Parts(notifier, engine, watcher, flusher, WebPart(make_web), senders)
+    # Watch first (no event is missed), then deliver, read, flush, serve.
+    return Parts(notifier, engine, watcher, web, (watcher, senders, engine, flusher, web))
 
 
 def start_parts(parts: Parts, settings: Settings) -> None:
-    """Watch first (no event is missed), then read, flush, serve; READY=1 last."""
-    parts.watcher.start()
-    parts.senders.start()
-    parts.engine.start()
-    parts.engine.started.wait()
-    if parts.engine.error is not None:
-        raise InboxdError(f"engine failed to start: {parts.engine.error}")
-    parts.flusher.start()
-    parts.web.start()
+    """Start the services in order (the engine opened before the next); READY=1 last."""
+    start_in_order(parts.services)
     log.info(
         "inboxd started",
         extra={"event": "start", "inbox": str(settings.inbox), "port": parts.web.port},
@@ -270,18 +179,18 @@ def start_parts(parts: Parts, settings: Settings) -> None:
     parts.notifier.ready()
 
 
-def stop_parts(parts: Parts) -> None:
-    """Stop in reverse order: no new events, finish and commit the batch, then the rest."""
+def stop_parts(parts: Parts, settings: Settings) -> None:
+    """Stop the services in reverse order, then flush what the engine's last commit added.
+
+    The flusher stops before the engine (it started after it): its own last flush cannot
+    hold the figures of the engine's final commit, so they are written here.
+    """
     parts.notifier.stopping()
-    parts.watcher.stop()
-    parts.engine.stop()
-    parts.engine.join(JOIN_TIMEOUT_S)
-    parts.senders.stop()
-    parts.senders.join(JOIN_TIMEOUT_S)
-    parts.web.stop()
-    parts.web.join(JOIN_TIMEOUT_S)
-    parts.flusher.stop()
-    parts.flusher.join(JOIN_TIMEOUT_S)
+    stop_in_reverse(parts.services, JOIN_TIMEOUT_S)
+    try:
+        flush_once(parts.engine.telemetry, settings.db_path, settings.retention_days)
+    except (sqlite3.Error, OSError) as exc:
+        log.error("last flush failed: %s", exc, extra={"event": "flush_lost"})
 
 
 def run_live(
@@ -303,7 +212,7 @@ def run_live(
         print(f"inboxd: {exc}", file=sys.stderr)
         code = EXIT_FAILURE
     finally:
-        stop_parts(parts)
+        stop_parts(parts, settings)
         log.info("inboxd stopped", extra={"event": "stop", "exit_code": code})
     return code
 
@@ -317,37 +226,47 @@ def supervise(
 ) -> int:
     """Wait for a stop signal; reload on SIGHUP; fail fast when a worker thread dies."""
     while not stop.wait(SUPERVISE_S):
-        parts.watcher.check()
-        if parts.watcher.problem is None:
-            parts.engine.telemetry.health.ok("watcher")
-        else:
-            parts.engine.telemetry.health.set("watcher", DEGRADED, parts.watcher.problem)
+        check_watcher(parts)
         # WATCHDOG=1 while the engine progresses, however slowly; none while it is
         # stalled, so systemd restarts a hung engine and never a slow one.
         if not parts.engine.watch(time.monotonic()):
             parts.notifier.watchdog()
         if reload.is_set():
             reload.clear()
-            try:
-                pipeline, fresh = reload_pipeline(argv, settings)
-                parts.engine.set_router(
-                    build_router(settings, pipeline, parts.engine.telemetry.tap),
-                    dataclasses.replace(settings, pipeline=fresh.pipeline),
-                )
-                ignored = ignored_on_reload(settings, fresh)
-                if ignored:
-                    log.warning("reload applies [pipeline] only; restart for: %s",
-                                ", ".join(ignored),
-                                extra={"event": "reload_ignored", "keys": ignored})  # fmt: skip
-            except ConfigError as exc:
-                log.error("reload refused, keeping the running pipeline: %s", exc,
-                          extra={"event": "reload_failed"})  # fmt: skip
-        for name, part in parts.workers().items():
-            if not part.is_alive():
-                log.error("%s thread died; exiting so that the service restarts", name,
-                          extra={"event": "thread_died", "worker": name})  # fmt: skip
-                return EXIT_FAILURE
+            apply_reload(argv, settings, parts.engine)
+        dead = first_dead(parts.services)
+        if dead is not None:
+            log.error("%s thread died; exiting so that the service restarts", dead.name,
+                      extra={"event": "thread_died", "worker": dead.name})  # fmt: skip
+            return EXIT_FAILURE
     return 0
+
+
+def check_watcher(parts: Parts) -> None:
+    """Watch the inbox again if it was replaced; /health's `watcher` check says whether."""
+    parts.watcher.check()
+    if parts.watcher.problem is None:
+        parts.engine.telemetry.health.ok("watcher")
+    else:
+        parts.engine.telemetry.health.set("watcher", DEGRADED, parts.watcher.problem)
+
+
+def apply_reload(argv: list[str] | None, settings: Settings, engine: Engine) -> None:
+    """SIGHUP: the new pipeline, or the running one kept when the new one does not load."""
+    try:
+        pipeline, fresh = reload_pipeline(argv, settings)
+        engine.set_router(
+            build_router(settings, pipeline, engine.telemetry.tap),
+            dataclasses.replace(settings, pipeline=fresh.pipeline),
+        )
+        ignored = ignored_on_reload(settings, fresh)
+        if ignored:
+            log.warning("reload applies [pipeline] only; restart for: %s",
+                        ", ".join(ignored),
+                        extra={"event": "reload_ignored", "keys": ignored})  # fmt: skip
+    except ConfigError as exc:
+        log.error("reload refused, keeping the running pipeline: %s", exc,
+                  extra={"event": "reload_failed"})  # fmt: skip
 
 
 def install_signals(stop: threading.Event, reload: threading.Event) -> None:
@@ -401,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                                 state_dir=str(settings.state_dir))  # fmt: skip
     try:
         if settings.once:
-            return run_once(settings, pipeline, telemetry)
+            return run_once(settings, build_router(settings, pipeline), telemetry)
         return run_live(settings, pipeline, telemetry, argv)
     finally:
         teardown()

@@ -3,6 +3,7 @@ the daemon's real services; the daemon stops them in the reverse of the start or
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from daemon_fixtures import MakeDaemon
 from http_receiver import Receiver
 from sender_fixtures import spool_database
 from service_fixtures import sampler_threads_after_main
@@ -242,3 +244,21 @@ def test_the_worker_sampler_thread_stops_when_the_worker_loop_ends() -> None:
     process.join(WAIT_S * 3)
     assert process.exitcode == 0
     assert left.value == 0, f"{left.value} sampler thread(s) still running after main()"
+
+
+# -- the daemon ---------------------------------------------------------------------------
+
+
+def test_the_daemon_stops_its_services_in_reverse_start_order(make_daemon: MakeDaemon) -> None:
+    d = make_daemon().start("--log-level", "debug")
+    d.stop()
+    records = []
+    for line in (d.state_dir / "logs" / "inboxd.log").read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    started = [r["service"] for r in records if r.get("event") == "service_start"]
+    stopped = [r["service"] for r in records if r.get("event") == "service_stop"]
+    assert started == ["watcher", "sink senders", "engine", "flusher", "web"]
+    assert stopped == list(reversed(started))
