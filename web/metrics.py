@@ -1,178 +1,78 @@
-"""Prometheus exposition of the engine's telemetry.
+"""Prometheus exposition of the parts' figures.
 
-A custom Collector reads the same Telemetry snapshot that /stats serves, so the figures
-never disagree and no second set of counters is kept. Each app gets its own
-CollectorRegistry; nothing is registered on prometheus_client's global one. Labels are
-per processor, per /health check or per configured sink only, never per file or line,
-to keep series cardinality bounded.
+A custom Collector asks each part that has figures (the telemetry, the sink board, the
+/health board, the build info) for them at each scrape: the same snapshots /stats and
+/health serve, so the figures never disagree and no second set of counters is kept. It
+knows the parts only as a list (store/live/figures.py). Each app gets its own
+CollectorRegistry; nothing is registered on prometheus_client's global one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from store.live.figures import COUNTER, GAUGE, Figure, HasFigures
 from store.live.telemetry import Telemetry
 
-# Per-processor counters: (metric name, key in a /stats entry, help).
-PROCESSOR_METRICS = (
-    ("inboxd_processor_lines_total", "count", "Lines handed to the processor."),
-    ("inboxd_processor_seconds_total", "time", "Seconds spent inside the processor."),
-    (
-        "inboxd_processor_errors_total",
-        "errors",
-        "Failed attempts of the processor: exceptions, bad output, and the unknown tags and "
-        "hop-limit stops it caused.",
-    ),
-    ("inboxd_processor_retries_total", "retries", "Attempts after the first."),
-)
-
-# Engine-wide counters: (metric name, key in Telemetry.counters(), help).
-ENGINE_COUNTERS = (
-    ("inboxd_bytes_read_total", "bytes_read", "Bytes read from inbox files."),
-    ("inboxd_lines_read_total", "lines_read", "Complete lines read from inbox files."),
-    ("inboxd_lines_out_total", "lines_out", "Lines written to the outbox."),
-    ("inboxd_deadletters_total", "deadletters", "Lines sent to the dead-letter table."),
-    ("inboxd_errors_dropped_total", "errors_dropped", "Error rows dropped before SQLite."),
-    ("inboxd_traces_dropped_total", "traces_dropped", "Trace rows dropped before SQLite."),
-    ("inboxd_flush_failures_total", "flush_failures", "Flushes to SQLite that failed."),
-)
-
-# Per-sink figures: (metric name, key in a SinkBoard snapshot row, family, help).
-SINK_METRICS: tuple[tuple[str, str, type[CounterMetricFamily | GaugeMetricFamily], str], ...] = (
-    (
-        "inboxd_sink_lines_total",
-        "lines",
-        CounterMetricFamily,
-        "Lines the sink has delivered: made durable (file, sqlite), written (stdout) or "
-        "acknowledged by the server (http 2xx, nats PubAck).",
-    ),
-    (
-        "inboxd_sink_errors_total",
-        "errors",
-        CounterMetricFamily,
-        "Failed deliveries of the sink: a write that faulted, a POST or publish that failed.",
-    ),
-    (
-        "inboxd_sink_pending_lines",
-        "pending",
-        GaugeMetricFamily,
-        "Lines accepted for the sink and not delivered yet (an http or nats sink's spool).",
-    ),
-)
-
-# /health statuses as numbers, so that alerts can compare them.
-HEALTH_LEVELS = {"ok": 0.0, "degraded": 1.0, "failing": 2.0}
+FAMILIES: dict[str, type[CounterMetricFamily | GaugeMetricFamily]] = {
+    COUNTER: CounterMetricFamily,
+    GAUGE: GaugeMetricFamily,
+}
 
 
-class TelemetryCollector(Collector):
-    """Turns one Telemetry snapshot into metric families at each scrape."""
+def family_of(figure: Figure) -> Metric:
+    """The metric family of one figure."""
+    family = FAMILIES[figure.kind](figure.name, figure.help, labels=list(figure.labels))
+    for values, value in figure.samples:
+        family.add_metric(list(values), value)
+    return family
 
-    def __init__(self, telemetry: Telemetry, *, version: str, inbox: str | None = None) -> None:
-        self.telemetry = telemetry
+
+class FiguresCollector(Collector):
+    """Turns the figures of each part into metric families at each scrape.
+
+    `parts` is called at each scrape, so that a part replaced after the app was built
+    (the daemon's sink board) is the one asked.
+    """
+
+    def __init__(self, parts: Callable[[], Sequence[HasFigures]]) -> None:
+        self.parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        for part in self.parts():
+            for figure in part.collect():
+                yield family_of(figure)
+
+
+class BuildInfo:
+    """Constant series that tell instances apart in a central Prometheus."""
+
+    def __init__(self, *, version: str, inbox: str | None = None) -> None:
         self.version = version
         self.inbox = inbox
 
-    def collect(self) -> Iterator[Metric]:
-        yield from self.collect_processors()
-        yield from self.collect_engine()
-        yield from self.collect_sinks()
-        yield from self.collect_health()
-        yield from self.collect_info()
-
-    def collect_processors(self) -> Iterator[Metric]:
-        stats = self.telemetry.stats()
-        for name, key, doc in PROCESSOR_METRICS:
-            family = CounterMetricFamily(name, doc, labels=["processor"])
-            for processor, figures in stats.items():
-                family.add_metric([processor], float(figures[key]))
-            yield family
-
-    def collect_engine(self) -> Iterator[Metric]:
-        counters = self.telemetry.counters()
-        for name, key, doc in ENGINE_COUNTERS:
-            yield CounterMetricFamily(name, doc, value=float(counters.get(key, 0)))
-        yield GaugeMetricFamily(
-            "inboxd_dirty_files",
-            "Files marked changed and waiting to be read.",
-            value=float(counters.get("dirty", 0)),
-        )
-
-        files = self.telemetry.files()
-        yield GaugeMetricFamily(
-            "inboxd_files_tracked", "Input files currently tracked.", value=float(len(files))
-        )
-        yield GaugeMetricFamily(
-            "inboxd_lag_bytes",
-            "Bytes of tracked input files not read yet, summed over files.",
-            value=float(sum(f.lag for f in files)),
-        )
-        yield GaugeMetricFamily(
-            "inboxd_start_time_seconds",
-            "Start time of the engine since the Unix epoch.",
-            value=self.telemetry.started,
-        )
-        yield GaugeMetricFamily(
-            "inboxd_files_failing",
-            "Input files in the error state (retried with back-off).",
-            value=float(sum(1 for f in files if f.state == "error")),
-        )
-        yield GaugeMetricFamily(
-            "inboxd_engine_stalled_seconds",
-            "Seconds the engine has made no progress while busy, once past stall_timeout; "
-            "0 while it progresses or is idle.",
-            value=float(counters.get("engine_stalled_seconds", 0)),
-        )
-        yield GaugeMetricFamily(
-            "inboxd_tracing_enabled",
-            "1 when every line's path is recorded.",
-            value=1.0 if self.telemetry.trace_enabled else 0.0,
-        )
-
-    def collect_sinks(self) -> Iterator[Metric]:
-        """One series per configured sink; no family at all when there is none."""
-        rows = self.telemetry.sinks.snapshot()
-        if not rows:
-            return
-        for name, key, kind, doc in SINK_METRICS:
-            family = kind(name, doc, labels=["sink"])
-            for row in rows:
-                family.add_metric([row["name"]], float(row[key]))
-            yield family
-
-    def collect_health(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "inboxd_health_status",
-            "Status of each /health check: 0 ok, 1 degraded, 2 failing.",
-            labels=["check"],
-        )
-        for check, doc in self.telemetry.health.snapshot().items():
-            family.add_metric([check], HEALTH_LEVELS.get(str(doc.get("status")), 2.0))
-        yield family
-
-    def collect_info(self) -> Iterator[Metric]:
-        """Constant series that tell instances apart in a central Prometheus."""
-        info = GaugeMetricFamily("inboxd_build_info", "Version of inboxd.", labels=["version"])
-        info.add_metric([self.version], 1.0)
-        yield info
+    def collect(self) -> Iterator[Figure]:
+        yield Figure("inboxd_build_info", GAUGE, "Version of inboxd.", ("version",),
+                     (((self.version,), 1.0),))  # fmt: skip
         if self.inbox is not None:
-            inbox = GaugeMetricFamily(
-                "inboxd_inbox_info", "The inbox folder this instance watches.", labels=["inbox"]
-            )
-            inbox.add_metric([self.inbox], 1.0)
-            yield inbox
+            yield Figure("inboxd_inbox_info", GAUGE, "The inbox folder this instance watches.",
+                         ("inbox",), (((self.inbox,), 1.0),))  # fmt: skip
 
 
 def build_registry(
     telemetry: Telemetry, *, version: str, inbox: str | None = None
 ) -> CollectorRegistry:
-    """A registry of its own holding the telemetry and the process collectors."""
+    """A registry of its own holding the parts' figures and the process collectors."""
+    info = BuildInfo(version=version, inbox=inbox)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TelemetryCollector(telemetry, version=version, inbox=inbox))
+    registry.register(
+        FiguresCollector(lambda: (telemetry, telemetry.sinks, telemetry.health, info))
+    )
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

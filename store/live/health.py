@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+
+from store.live.figures import Figure, health_figures
 
 OK, DEGRADED, FAILING = "ok", "degraded", "failing"
 _RANK = {OK: 0, DEGRADED: 1, FAILING: 2}
@@ -60,6 +63,10 @@ class HealthBoard:
                 doc.update(worst[3])
             out[check] = doc
         return out
+
+    def collect(self) -> Iterator[Figure]:
+        """The /metrics figure of every check's status."""
+        return health_figures(self.snapshot())
 
     def overall(self, checks: dict[str, dict[str, Any]] | None = None) -> str:
         checks = self.snapshot() if checks is None else checks

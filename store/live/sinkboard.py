@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from store.live.figures import Figure, sink_figures
 from store.live.health import DEGRADED, OK, HealthBoard
 
 # --once: how long a failing sink is given to come back before the run ends without it
@@ -139,3 +140,7 @@ class SinkBoard:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(f) for f in self._figures.values()]
+
+    def collect(self) -> Iterator[Figure]:
+        """The /metrics figures of every configured sink (none without sinks)."""
+        return sink_figures(self.snapshot())

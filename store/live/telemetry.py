@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from store.live.figures import Figure, engine_figures, processor_figures
 from store.live.health import HealthBoard
 from store.live.sinkboard import SinkBoard
 from store.live.tap import TapHub
@@ -180,6 +181,13 @@ class Telemetry:
     def files(self) -> list[FileStatus]:
         with self._lock:
             return list(self._files)
+
+    def collect(self) -> Iterator[Figure]:
+        """The /metrics figures of the processors and of the engine (sinks and health
+        have their own)."""
+        yield from processor_figures(self.stats())
+        yield from engine_figures(self.counters(), self.files(), started=self.started,
+                                  tracing=self.trace_enabled)  # fmt: skip
 
     def trace_records(self, limit: int | None = None) -> list[TraceRecord]:
         """Newest last; at most `limit` of the most recent."""
