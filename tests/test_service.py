@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from daemon_fixtures import MakeDaemon
+from daemon_fixtures import MakeDaemon, write_config
 from http_receiver import Receiver
 from sender_fixtures import spool_database
 from service_fixtures import sampler_threads_after_main
@@ -262,3 +262,36 @@ def test_the_daemon_stops_its_services_in_reverse_start_order(make_daemon: MakeD
     stopped = [r["service"] for r in records if r.get("event") == "service_stop"]
     assert started == ["watcher", "sink senders", "engine", "flusher", "web"]
     assert stopped == list(reversed(started))
+
+
+SLOW_MODULE = """
+import pathlib
+import time
+
+
+def slow(line):
+    pathlib.Path(__file__).with_name("busy").touch()
+    time.sleep(1.5)
+    yield "end", line
+"""
+
+
+def test_the_last_batch_is_flushed_though_the_flusher_stops_before_the_engine(
+    make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    """SIGTERM while a processor runs: the engine commits the batch after the flusher has
+    stopped, and its figures still reach the metrics table."""
+    folder = tmp_path / "conf"
+    config = write_config(folder, pipeline='start = "slowproc:slow"')
+    (folder / "slowproc.py").write_text(SLOW_MODULE)
+    d = make_daemon(config=config).start()
+    (d.inbox / "app.log").write_text("only line\n")
+    wait_for(lambda: (folder / "busy").exists(), "the processor running")
+    d.stop()
+    assert (d.outbox / "app.log").read_text() == "only line\n"
+    db = sqlite3.connect(d.state_dir / "inboxd.db")
+    try:
+        [(count,)] = db.execute("SELECT SUM(count) FROM metrics WHERE processor = 'slow'")
+    finally:
+        db.close()
+    assert count == 1
