@@ -32,6 +32,7 @@ from store.service import Service, first_dead, start_in_order, stop_in_reverse
 from watcher.dirty import DirtySet
 from watcher.engine import Engine
 from watcher.observer import InboxWatcher
+from watcher.workers.pool import WorkerPool, worker_spec
 from web.app import create_app
 from web.server import WebServer
 
@@ -295,3 +296,21 @@ def test_the_last_batch_is_flushed_though_the_flusher_stops_before_the_engine(
     finally:
         db.close()
     assert count == 1
+
+
+def test_the_worker_pool_has_the_service_surface() -> None:
+    spec = worker_spec(Settings(pipeline={"start": "processors.builtin:keep"}))
+    pool = WorkerPool(spec, 2, poison_after=3, stall_timeout=30.0)
+    assert pool.is_alive()  # not started: nothing has died
+    pool.start()
+    processes = [w.process for w in pool.workers]
+    pool.start()  # a no-op: no second set of workers
+    assert [w.process for w in pool.workers] == processes
+    assert pool.is_alive()
+    pool.stop()
+    pool.stop()
+    pool.join(WAIT_S)
+    assert not any(p.is_alive() for p in processes)
+    assert not pool.is_alive() and pool.error is None
+    pool.start()  # stopped stays stopped
+    assert pool.workers == []

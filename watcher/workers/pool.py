@@ -85,7 +85,7 @@ class WorkerPool(Service):
 
     The Service surface over processes instead of a thread: stop() asks each worker to
     end, join() waits for them (and kills what is left when the time is up), is_alive()
-    is true while every worker process lives (or before start). Thread-safety: only the
+    is true while every worker process lives, and before start. Thread-safety: only the
     processing thread calls it, except stop(), which may come from any thread.
     """
 
@@ -132,6 +132,8 @@ class WorkerPool(Service):
         self.workers = []
 
     def is_alive(self) -> bool:
+        if not self.workers:
+            return not self.is_stopping  # not started yet, or stopped and joined
         return all(w.process.is_alive() for w in self.workers)
 
     def check(self) -> None:
