@@ -52,8 +52,6 @@ STATUS_EVERY_S = 5.0
 COMMIT_EVERY_S = 0.2
 # A checkpoint of a file that has disappeared is forgotten after this long.
 GONE_EXPIRY_S = 3600.0
-# How long the processing thread waits for its worker processes to end at stop.
-POOL_JOIN_S = 10.0
 
 
 class Notifier(Protocol):
@@ -123,8 +121,7 @@ class Engine(Service):
         self.dirty.wake()  # a loop waiting for work sees the stop at once
 
     def wait_started(self) -> None:
-        """Return once the reader opened (or paused on a fault of the world); raise
-        InboxdError when the thread died before."""
+        """Return once the reader opened (or paused on a fault); InboxdError if it died."""
         self.started.wait()
         if self.error is not None:
             raise InboxdError(f"engine failed to start: {self.error}")
@@ -167,7 +164,7 @@ class Engine(Service):
         finally:
             if self.pool is not None:
                 self.pool.stop()
-                self.pool.join(POOL_JOIN_S)
+                self.pool.join()  # kills a worker not ended in time
 
     def run(self) -> None:
         if self.pool is not None:
@@ -183,7 +180,7 @@ class Engine(Service):
         self._close(commit=True)
         if self.pool is not None:
             self.pool.stop()
-            self.pool.join(POOL_JOIN_S)
+            self.pool.join()  # kills a worker not ended in time
 
     def step(self, now: float) -> None:
         """One round: (re)open after a fault when due, wait for work, read, commit."""
