@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,18 +13,25 @@ from store.checkpoints import CheckpointStore
 from store.live.sinkboard import SinkBoard
 from store.live.telemetry import Telemetry
 from watcher.reading.reader import FileReader
-from watcher.reading.writing import Routing
+from watcher.reading.routing import Routing
+from watcher.workers.child import Result
 from watcher.workers.pool import WorkerPool, worker_spec
+from watcher.workers.pooled import PooledHandoff
 
 
 class Reader:
-    """A FileReader with a passthrough route, over tmp_path folders."""
+    """A FileReader with a passthrough route, over tmp_path folders; with `pool`, the
+    workers route (each result seen by `on_result`)."""
 
     def __init__(
-        self, root: Path, *, reader_args: dict[str, Any] | None = None, **options: Any
+        self,
+        root: Path,
+        *,
+        pool: WorkerPool | None = None,
+        on_result: Callable[[Result], None] = lambda result: None,
+        **options: Any,
     ) -> None:
-        # FileReader's own keywords beyond the usual (a worker pool, say).
-        self.reader_args = reader_args or {}
+        self.pool, self.on_result = pool, on_result
         self.settings = Settings(
             inbox=root / "inbox", outbox=root / "outbox", state_dir=root / "var", **options
         )
@@ -45,10 +52,16 @@ class Reader:
             files=files,
             route=self.route,
             telemetry=self.telemetry,
-            **self.reader_args,
+            handoff=self.handoff(),
         )
         reader.open_sinks()
         return reader
+
+    def handoff(self) -> PooledHandoff | None:
+        """The workers' hand-off with a pool; None: the reader routes in this thread."""
+        if self.pool is None:
+            return None
+        return PooledHandoff(self.pool, self.telemetry, self.on_result)
 
     def route(self, lines: list[str], file: str, first: int) -> Routing:
         self.routed.append((file, first, list(lines)))

@@ -49,7 +49,7 @@ def midway_reader(tmp_path: Path, pool: WorkerPool, monkeypatch: pytest.MonkeyPa
     """A reader over `pool` with small chunks, so that a commit falls due mid-file."""
     monkeypatch.setattr(pooled, "POOL_CHUNK_BYTES", 4096)
     monkeypatch.setattr(reader, "COMMIT_BYTES", 32 * 1024)
-    return Reader(tmp_path, reader_args={"pool": pool, "on_result": lambda result: None})
+    return Reader(tmp_path, pool=pool, on_result=lambda result: None)
 
 
 def restart_and_read(r: Reader) -> None:

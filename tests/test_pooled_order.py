@@ -37,7 +37,7 @@ def test_small_chunks_reach_the_outbox_in_input_order(
     """`count` varies how many chunks are still in flight when the file ends."""
     monkeypatch.setattr(pooled, "POOL_CHUNK_BYTES", 1024)  # ~80 chunks, window of 4
     results: list[Result] = []
-    r = Reader(tmp_path, reader_args={"pool": pool, "on_result": results.append})
+    r = Reader(tmp_path, pool=pool, on_result=results.append)
     try:
         log = r.settings.inbox / "a.log"
         write(log, lines(0, count))

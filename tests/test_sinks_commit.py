@@ -16,7 +16,7 @@ from sinks.file import FileSpec
 from sinks.http import HttpSpec
 from sinks.sqlite import SqliteSpec
 from store.checkpoints import CheckpointStore
-from watcher.reading.writing import Routing
+from watcher.reading.routing import Routing
 
 SPECS = (
     FileSpec("alerts", "file", path="alerts/{file}"),

@@ -306,7 +306,7 @@ def test_skipped_line_is_an_inbox_error(tmp_path: Path) -> None:
 def test_lone_surrogate_from_a_processor_does_not_kill_the_reader(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     r.route = lambda lines, file, first: (["\ud800" + line for line in lines], [], {})  # type: ignore[method-assign]
-    r.reader.writer.route = r.route
+    r.reader.writer.handoff.route = r.route  # type: ignore[attr-defined]
     try:
         (r.settings.inbox / "a.log").write_text("x\n")
         r.pass_()

@@ -17,26 +17,25 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
 
 from cli.settings import Settings
 from processors.current import current_call
 from processors.errors import InboxdError
-from processors.router import Router
+from processors.router import Routed, Router
 from store.live.telemetry import Telemetry
 from store.service import Service
 from watcher.dirty import DirtySet
 from watcher.pausing import BACKPRESSURE_WAIT_S, FaultPause, wait_for_sinks
-from watcher.reading.faults import SharedFault
-from watcher.reading.pending import (
-    PendingTelemetry,
-    log_deadletters,
-    log_errors,
-    open_state,
-    probe_outbox,
-)
-from watcher.reading.reader import FileReader, Found
-from watcher.reading.writing import Routing
+from watcher.progress import Notifier, NullNotifier, ProgressBoard
+from watcher.reading.choosing import Found
+from watcher.reading.faults import SharedFault, probe_outbox
+from watcher.reading.handoff import Handoff, InlineHandoff
+from watcher.reading.poison import PoisonGuard
+from watcher.reading.reader import FileReader
+from watcher.reading.routing import Routing
+from watcher.reading.state import open_state
+from watcher.reading.uncommitted import PendingTelemetry, log_deadletters, log_errors
 from watcher.stall import StallWatch
 
 if TYPE_CHECKING:
@@ -45,22 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("inboxd.engine")
 
-# How often /files is refreshed and STATUS= is sent.
-FILES_REFRESH_S = 1.0
-STATUS_EVERY_S = 5.0
 # While files keep coming, commits are grouped at most this far apart.
 COMMIT_EVERY_S = 0.2
 # A checkpoint of a file that has disappeared is forgotten after this long.
 GONE_EXPIRY_S = 3600.0
-
-
-class Notifier(Protocol):
-    def status(self, text: str) -> None: ...
-
-
-class _NullNotifier:
-    def status(self, text: str) -> None:
-        return None
 
 
 class Engine(Service):
@@ -86,7 +73,7 @@ class Engine(Service):
         # `is None`, not `or`: an empty DirtySet is falsy (it has __len__), and a fresh one
         # here would leave the watcher marking a set nobody reads.
         self.dirty = dirty if dirty is not None else DirtySet()
-        self.notifier: Notifier = notifier or _NullNotifier()
+        self.notifier: Notifier = notifier or NullNotifier()
         self.clock = clock
         self.started = threading.Event()
         self._next_router: Router | None = None
@@ -96,11 +83,8 @@ class Engine(Service):
         self.paused = FaultPause(telemetry.health)
         self._next_rescan = 0.0
         self._again: list[Found] = []
-        self._next_files = 0.0
-        self._next_status = 0.0
-        self._last_lines = 0.0
         self._last_commit = 0.0
-        self._files_generation = -1
+        self.progress = ProgressBoard(telemetry, self.dirty, self.notifier)
         # Read by the supervising thread (stall watch): the loop's last heartbeat, and
         # whether it is waiting for work rather than working.
         self.beat = clock()
@@ -218,12 +202,11 @@ class Engine(Service):
         store, files, outbox, guard = open_state(self.settings)
         self.telemetry.register(self.router.pipeline.names)
         self.router.on_wave = guard.inflight.mark_processor
-        guard.keep = lambda text: self.router.keeper.line(text, whole=True)
+        guard.policy.keep = lambda text: self.router.keeper.line(text, whole=True)
         reader = FileReader(
-            settings=self.settings, store=store, outbox=outbox, files=files, route=self._route,
+            settings=self.settings, store=store, outbox=outbox, files=files,
             telemetry=self.telemetry, clock=self.clock, on_commit=self.pending.publish,
-            guard=guard if self.pool is None else None, pool=self.pool,
-            on_result=self._on_result, on_spool=self.on_spool,
+            guard=guard, handoff=self._handoff(guard), on_spool=self.on_spool,
         )  # fmt: skip
         try:
             reader.open_sinks()
@@ -245,7 +228,7 @@ class Engine(Service):
         again += reader.process(final_todo, final=True, tick=self._tick)
         self._maybe_commit(reader, now, busy=bool(again) or len(self.dirty) > 0)
         self._again = again
-        self._publish(reader, now)
+        self.progress.publish(reader, now)
 
     def _held_back(self, reader: FileReader, now: float) -> bool:
         """Back-pressure: while a spooled sink (http, nats) cannot take more, nothing is read (so no
@@ -256,7 +239,7 @@ class Engine(Service):
         self.idle = True
         self._stop.wait(BACKPRESSURE_WAIT_S)
         self.idle = False
-        self._publish(reader, now)
+        self.progress.publish(reader, now)
         return True
 
     def _collect(self, reader: FileReader, now: float) -> tuple[list[Found], list[Found]]:
@@ -273,7 +256,7 @@ class Engine(Service):
             if rescan:
                 self._next_rescan = now
         else:
-            deadline = min(self._next_rescan, reader.next_deadline(), self._next_files)
+            deadline = min(self._next_rescan, reader.next_deadline(), self.progress.next_files)
             wait = max(deadline - now, 0.0) if not self._stop.is_set() else 0.0
             self.idle = True
             paths, rescan = self.dirty.take(wait)
@@ -305,26 +288,6 @@ class Engine(Service):
                 reader.close()
             except Exception:
                 log.exception("closing the reader failed")
-
-    def _publish(self, reader: FileReader, now: float) -> None:
-        """Refresh the dirty gauge, /files about once a second and STATUS= every 5 s.
-
-        /files is rebuilt only when a commit changed something since: an idle daemon
-        tracking thousands of files does no work for it.
-        """
-        self.telemetry.set_gauge("dirty", len(self.dirty))
-        if now >= self._next_files:
-            if reader.generation != self._files_generation:
-                self._publish_files(reader)
-                self._files_generation = reader.generation
-            self._next_files = now + FILES_REFRESH_S
-        if now >= self._next_status:
-            if self._next_status:
-                lines = self.telemetry.counters()["lines_read"]
-                rate = (lines - self._last_lines) / (STATUS_EVERY_S + now - self._next_status)
-                self.notifier.status(f"{rate:.0f} lines/s, {len(reader.files)} files tracked")
-                self._last_lines = lines
-            self._next_status = now + STATUS_EVERY_S
 
     def _maybe_commit(self, reader: FileReader, now: float, *, busy: bool) -> None:
         """Commit when the engine goes idle, and at least every COMMIT_EVERY_S while busy.
@@ -368,12 +331,24 @@ class Engine(Service):
             log.info("pipeline reloaded", extra={"event": "reloaded"})
 
     def _publish_files(self, reader: FileReader) -> None:
-        self.telemetry.set_files(reader.statuses())
+        self.progress.publish_files(reader)
+
+    def _handoff(self, guard: PoisonGuard) -> Handoff[Any]:
+        """Who routes what the reader reads: worker processes, or this thread through
+        the poison guard."""
+        if self.pool is None:
+            return InlineHandoff(self._route, guard)
+        from watcher.workers.pooled import PooledHandoff  # only with worker processes
+
+        return PooledHandoff(self.pool, self.telemetry, self._on_result)
 
     def _on_result(self, result: Result) -> None:
         """A chunk routed by a worker; published with the commit that covers it."""
         self.beat = self.clock()
-        self.pending.add_result(result)
+        self.pending.add(Routed(stats=result.stats, errors=result.errors,
+                                deadletters=result.deadletters))  # fmt: skip
+        if result.traces:
+            self.pending.add_traces(result.traces)
         if result.errors:
             log_errors(result.errors)
         if result.deadletters:

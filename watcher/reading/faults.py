@@ -6,14 +6,19 @@
 - A fault of a shared resource (a full disk, a read-only file system, a database locked
   by another program) is a `SharedFault`: the engine pauses, says why on /health, and
   tries again every few seconds.
+
+`probe_outbox` is how the engine finds out, before reading, whether the outbox's disk
+takes writes again.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from store.checkpoints import TrackedFile
 from store.db import is_shared_fault as is_shared_db_fault
@@ -27,6 +32,8 @@ log = logging.getLogger("inboxd.watcher")
 SHARED_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 60.0
+PROBE_NAME = ".inboxd-probe"
+PROBE_BYTES = 64 * 1024
 
 
 def is_shared_os_error(exc: BaseException) -> bool:
@@ -111,3 +118,19 @@ __all__ = [
     "is_shared_os_error",
     "reason_of",
 ]
+
+
+def probe_outbox(outbox: Path) -> None:
+    """Write and sync a small file in the outbox; SharedFault while its disk is full or
+    read-only."""
+    path = os.path.join(outbox, PROBE_NAME)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(path)
+    except OSError as exc:
+        raise SharedFault("disk", reason_of(exc, "outbox")) from exc

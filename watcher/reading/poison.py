@@ -9,6 +9,10 @@ short of the range, the range is a suspect. A suspect range is routed one line a
 time, each line marked before it runs, which narrows the next death to one line; after
 `poison_after` deaths on the same line it is dead-lettered (`Poison: ...`) and reading
 goes on. Every other line is delivered exactly once, as always.
+
+PoisonPolicy is the one rule for both ways of routing: here the deaths are the daemon's
+(counted across restarts through the inflight record and the suspect in the state
+database), with worker processes they are a worker's (counted in memory by the pool).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from store.checkpoints import CheckpointStore, TrackedFile
 from store.records import DeadLetter, SinkLines
+from watcher.reading.routing import RouteFn, Routing
 
 log = logging.getLogger("inboxd.engine")
 
@@ -31,9 +36,9 @@ INFLIGHT_NAME = "inflight"
 SUSPECT_KEY = "suspect"
 _HEAD = struct.Struct("<qqqq")
 _NAME_BYTES = 96
-
-Routing = tuple[list[str], list[DeadLetter], SinkLines]
-RouteFn = Callable[[list[str], str, int], Routing]
+# Who died on a line, as the dead letter names it.
+DAEMON = "the daemon"
+WORKER = "a worker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,49 @@ class Suspect:
         return (self.dev, self.ino) == (other.dev, other.ino) and (
             self.first <= other.first and other.last <= self.last
         )
+
+
+def poison_message(who: str, deaths: int) -> str:
+    """The message of a poison line's dead letter: one wording for both ways of routing."""
+    return f"Poison: {who} stopped {deaths} times on this line"
+
+
+class PoisonPolicy:
+    """Counts the deaths on each line, says when a line is poison, builds its dead letter.
+
+    Processing thread only. `who` is what dies when the line is routed (DAEMON, WORKER).
+    """
+
+    def __init__(self, poison_after: int, who: str) -> None:
+        self.poison_after = poison_after
+        self.who = who
+        # What a dead letter keeps of the line (keep_lines: masked, whole or nothing).
+        self.keep: Callable[[str], str | None] = lambda text: text
+        self._deaths: dict[tuple[str, int], int] = {}
+
+    def died(self, file: str, line_no: int) -> int:
+        """Count one more death on a line; returns how many so far."""
+        deaths = self._deaths.get((file, line_no), 0) + 1
+        self._deaths[file, line_no] = deaths
+        return deaths
+
+    def deaths(self, file: str, line_no: int) -> int:
+        return self._deaths.get((file, line_no), 0)
+
+    def is_poison(self, deaths: int) -> bool:
+        return deaths >= self.poison_after
+
+    def quarantine(
+        self, file: str, line_no: int, line: str, processor: str, deaths: int
+    ) -> DeadLetter:
+        """The dead letter of a poison line (logged once); its count is forgotten."""
+        self._deaths.pop((file, line_no), None)
+        message = poison_message(self.who, deaths)
+        log.error(message, extra={"event": "poison", "file": file, "line_no": line_no,
+                                  "processor": processor})  # fmt: skip
+        kept = self.keep(line)
+        return DeadLetter(time.time(), file, line_no, "start", processor or "?", message,
+                          kept or "")  # fmt: skip
 
 
 class InFlightLog:
@@ -90,9 +138,8 @@ class PoisonGuard:
     def __init__(self, inflight: InFlightLog, suspect: Suspect | None, poison_after: int) -> None:
         self.inflight = inflight
         self.suspect = suspect
-        self.poison_after = poison_after
-        # What a dead letter keeps of the line (keep_lines: masked, whole or nothing).
-        self.keep: Callable[[str], str | None] = lambda text: text
+        # The daemon's deaths are the suspect's, read back at start-up.
+        self.policy = PoisonPolicy(poison_after, DAEMON)
 
     @classmethod
     def open(
@@ -144,8 +191,8 @@ class PoisonGuard:
         sunk: SinkLines = {}
         for i, line in enumerate(lines):
             line_no = first + i
-            if s.first == s.last == line_no and s.deaths >= self.poison_after:
-                dead.append(self._quarantine(s, file, line_no, line))
+            if s.first == s.last == line_no and self.policy.is_poison(s.deaths):
+                dead.append(self.policy.quarantine(file, line_no, line, s.processor, s.deaths))
                 continue
             self.inflight.mark(key, line_no, line_no)
             o, d, k = route([line], file, line_no)
@@ -156,15 +203,6 @@ class PoisonGuard:
                 have[0].extend(numbers)
                 have[1].extend(texts)
         return out, dead, sunk
-
-    def _quarantine(self, s: Suspect, file: str, line_no: int, line: str) -> DeadLetter:
-        message = f"Poison: the daemon stopped {s.deaths} times on this line"
-        log.error(message, extra={"event": "poison", "file": file, "line_no": line_no,
-                                  "processor": s.processor})  # fmt: skip
-        kept = self.keep(line)
-        return DeadLetter(
-            time.time(), file, line_no, "start", s.processor or "?", message, kept or ""
-        )
 
     def close(self) -> None:
         self.inflight.clear()

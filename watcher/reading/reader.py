@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any
 
 import sqlite_utils
 
-from cli.inputs import Multiline
 from cli.settings import Settings
 from sinks.outbox import Outbox
 from sinks.writer import sink_writer
@@ -28,6 +26,7 @@ from store.checkpoints import CheckpointStore, CopySource, OutboxState, TrackedF
 from store.live.telemetry import Telemetry
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, FileStatus
+from watcher.reading.choosing import Found, changed_files, resolve_paths
 from watcher.reading.copies import CopyMatcher
 from watcher.reading.excluded import ExcludedBook, ExcludedFile
 from watcher.reading.faults import (
@@ -39,30 +38,21 @@ from watcher.reading.faults import (
     reason_of,
 )
 from watcher.reading.filters import PathFilter
+from watcher.reading.handoff import Handoff, InlineHandoff
 from watcher.reading.identity import Identities
 from watcher.reading.inputs import InputFiles
-from watcher.reading.multiline import InputRules, StartAtEnd, hold_timeout
+from watcher.reading.multiline import InputRules, StartAtEnd
+from watcher.reading.partials import PartialWaits
 from watcher.reading.poison import PoisonGuard
+from watcher.reading.routing import RouteFn
 from watcher.reading.tailer import scan, tail_at
-from watcher.reading.writing import OutboxWriter, RouteFn
-
-if TYPE_CHECKING:
-    from watcher.workers.child import Result
-    from watcher.workers.pool import WorkerPool
+from watcher.reading.writing import OutboxWriter
 
 log = logging.getLogger("inboxd.watcher")
 
-FILE_BUDGET_BYTES = 8 * 1024 * 1024
 COMMIT_BYTES = 16 * 1024 * 1024
 # How often a possible copy still being written is looked at again.
 COPY_RECHECK_S = 0.5
-
-
-class Found(NamedTuple):
-    key: tuple[int, int]
-    rel: str
-    size: int = -1  # from a scan's stat; -1 when unknown
-    mtime_ns: int = -1
 
 
 class _OutboxFault(Exception):
@@ -79,15 +69,16 @@ class FileReader:
         store: CheckpointStore,
         outbox: OutboxState,
         files: dict[tuple[int, int], TrackedFile],
-        route: RouteFn,
+        route: RouteFn | None = None,
         telemetry: Telemetry,
         clock: Callable[[], float] = time.monotonic,
         on_commit: Callable[[], None] | None = None,
         guard: PoisonGuard | None = None,
-        pool: WorkerPool | None = None,
-        on_result: Callable[[Result], None] | None = None,
+        handoff: Handoff[Any] | None = None,
         on_spool: Callable[[], None] | None = None,
     ) -> None:
+        """Lines are routed by `handoff` (its builder's choice), or else in this thread
+        by `route` through `guard`; the reader closes `guard` with itself."""
         self.settings = settings
         self.inbox = settings.inbox.resolve()
         self._prefix = str(self.inbox).rstrip("/") + "/"
@@ -103,12 +94,11 @@ class FileReader:
         self.copies = CopyMatcher(store.load_copies(time.time()))
         self.identities = Identities(files, self.copies, lambda: self.clock())
         self.guard = guard
-        self.writer: OutboxWriter = OutboxWriter(self.outbox, route, telemetry, guard)
-        if pool is not None and on_result is not None:
-            from watcher.workers.pooled import PooledWriter  # only with worker processes
-
-            self.writer = PooledWriter(self.outbox, route, telemetry, pool, on_result,
-                                       commit_due=self._commit_midway)  # fmt: skip
+        if handoff is None:
+            assert route is not None, "a reader routes through a hand-off or a route"
+            handoff = InlineHandoff(route, guard)
+        self.writer = OutboxWriter(self.outbox, handoff, telemetry,
+                                   commit_due=self._commit_midway)  # fmt: skip
         self.sinks = sink_writer(settings.sinks, self.outbox, telemetry.sinks,
                                  str(settings.state_dir), on_spool)  # fmt: skip
         self.writer.sinks = self.sinks
@@ -118,8 +108,7 @@ class FileReader:
         self.inputs = InputFiles()
         # Counts commits, so that /files is rebuilt only after something changed.
         self.generation = 0
-        # Files with unread bytes at their end: when those are read anyway (clock time).
-        self._partials: dict[tuple[int, int], float] = {}
+        self.partials = PartialWaits(lambda: self.clock(), settings.partial_timeout)
         self.rules = InputRules(settings.inputs)
         self.excluded = ExcludedBook()
         self.at_end = StartAtEnd.at_start(self.rules, first=not files and not outbox.sizes,
@@ -139,41 +128,11 @@ class FileReader:
 
     def changed(self, found: Iterable[Found]) -> list[Found]:
         """The scanned files that may hold something new (a full scan reads no others)."""
-        todo: list[Found] = []
-        for item in found:
-            t = self.files.get(item.key)
-            if (
-                t is None
-                or t.path != item.rel
-                or t.state != "active"
-                or t.offset < item.size
-                or t.size != item.size
-                or t.mtime_ns != item.mtime_ns
-                or item.key in self.faults.faults
-            ):
-                todo.append(item)
-        return todo
+        return changed_files(self.files, self.faults.faults, found)
 
     def resolve(self, paths: Iterable[str]) -> list[Found]:
         """Turn paths from watch events into files worth reading."""
-        found: dict[tuple[int, int], Found] = {}
-        prefix = self._prefix
-        for path in paths:
-            if not path.startswith(prefix):
-                path = os.path.abspath(path)
-                if not path.startswith(prefix):
-                    continue
-            rel = path[len(prefix) :]
-            if not rel or not self.filter.accepts(rel):
-                continue
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                found[key] = Found(key, rel)
-        return list(found.values())
+        return resolve_paths(self._prefix, self.filter, paths)
 
     def mark_gone(self, found: dict[tuple[int, int], Found], *, expiry_s: float) -> list[Found]:
         """Note files a full scan no longer sees; forget them after `expiry_s`.
@@ -193,7 +152,7 @@ class FileReader:
             if tracked.state != "gone":
                 tracked.state, tracked.updated = "gone", now
                 self._touched[key] = tracked
-                self._partials.pop(key, None)
+                self.partials.forget(key)
                 extra = {"event": "file_finished", "file": shown(tracked.path),
                          "offset": tracked.offset}  # fmt: skip
                 log.info("file finished", extra=extra)
@@ -217,8 +176,7 @@ class FileReader:
     def due_partials(self) -> list[Found]:
         """Files whose unread end (a line without newline, a record that may go on)
         waited past its timeout, and files in error whose back-off has run out."""
-        now = self.clock()
-        due = [k for k, at in self._partials.items() if at <= now]
+        due = self.partials.due(self.clock())
         items = [Found(k, self.files[k].path) for k in due if k in self.files]
         items.extend(Found(k, f.rel) for k, f in self.faults.due(self.clock()))
         items.extend(Found(k, rel) for k, (rel, _) in self.identities.copy_wait.items())
@@ -226,8 +184,7 @@ class FileReader:
 
     def next_deadline(self) -> float:
         """When due_partials() next has something (clock time)."""
-        partial = min(self._partials.values(), default=float("inf"))
-        soonest = min(partial, self.faults.next_due())
+        soonest = min(self.partials.next_due(), self.faults.next_due())
         waiting = self.identities.copy_wait
         return min(soonest, self.clock() + COPY_RECHECK_S) if waiting else soonest
 
@@ -265,7 +222,7 @@ class FileReader:
             if opened is None:
                 # Gone or replaced under this name: a waiting last line can no longer be
                 # read here, and leaving it due would wake the loop without pause.
-                self._partials.pop(key, None)
+                self.partials.forget(key)
                 self.faults.clear(key)
                 return False
             fd, st = opened
@@ -305,7 +262,7 @@ class FileReader:
                                        multiline=rule)  # fmt: skip
         if tracked.offset != before:
             tracked.tail = tail_at(fd, tracked.offset)
-        self._note_partial(tracked, st.st_size, final, fd, rule)
+        self.partials.note(tracked, st.st_size, final, fd, rule)
         tracked.mtime_ns = st.st_mtime_ns
         self._touched[tracked.key] = tracked
         return more
@@ -315,7 +272,7 @@ class FileReader:
         tracked = self.files.get(item.key)
         outbox = tracked.outbox if tracked is not None else item.rel
         self.inputs.close(item.key)
-        self._partials.pop(item.key, None)
+        self.partials.forget(item.key)
         if self.faults.note(item.key, item.rel, outbox, reason, self.clock(), time.time()):
             self.generation += 1
             record = ErrorRecord(time.time(), "inbox", reason, shown(item.rel), None, None)
@@ -342,19 +299,6 @@ class FileReader:
         tracked.state = "skipping" if tracked.state == "skipping" else "active"
         self._touched[item.key] = tracked
         return tracked
-
-    def _note_partial(
-        self, tracked: TrackedFile, size: int, final: bool, fd: int, rule: Multiline | None
-    ) -> None:
-        key = tracked.key
-        if size != tracked.size:
-            tracked.changed_at = self.clock()
-            tracked.size = size
-        if tracked.offset < size and not final and tracked.state != "skipping":
-            wait = hold_timeout(fd, size, rule, self.settings.partial_timeout)
-            self._partials[key] = tracked.changed_at + wait
-        else:
-            self._partials.pop(key, None)
 
     # -- /files -------------------------------------------------------------------------
 

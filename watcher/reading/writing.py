@@ -1,15 +1,20 @@
-"""From an open input file to the outbox: read chunks, route them, append the results.
+"""The chunk loop: from an open input file to the outbox, one chunk after another.
 
-Part of the processing thread. Lines are routed before they are written, so a fault of
-one file is found (its outbox opened) before any of its lines is routed; what is
-written waits in the outbox for the next commit with the dead letters of the same lines.
+Part of the processing thread. Each chunk read is submitted to a hand-off (routing in
+this thread, or in worker processes) and its results are applied in the order the
+chunks were read: outbox bytes written, dead letters and sink lines kept for the next
+commit, and only then the file's checkpoint moved. Lines are routed before they are
+written, so a fault of one file is found (its outbox opened) before any of its lines is
+routed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,30 +26,36 @@ from store.live.telemetry import Telemetry
 from store.paths import shown
 from store.records import DeadLetter, ErrorRecord, SinkLines
 from watcher.reading.faults import SharedFault, reason_of
-from watcher.reading.multiline import records_of, runs
-from watcher.reading.poison import PoisonGuard
+from watcher.reading.handoff import Handoff
+from watcher.reading.multiline import Records, records_of
 from watcher.reading.sniff import SNIFF_BYTES, not_text
-from watcher.reading.tailer import read_chunk
+from watcher.reading.tailer import Chunk, read_chunk
 
 log = logging.getLogger("inboxd.watcher")
 
 FILE_BUDGET_BYTES = 8 * 1024 * 1024
 
-# What routing a chunk gives: outbox lines, dead letters, and lines for each sink.
-Routing = tuple[list[str], list[DeadLetter], SinkLines]
-RouteFn = Callable[[list[str], str, int], Routing]
+# A chunk submitted to the hand-off and not applied yet: its ticket, and the chunk.
+_Sent = tuple[Any, Chunk]
 
 
 class OutboxWriter:
-    """Reads, routes and writes; keeps what the next commit must hold."""
+    """Reads, hands off, writes; keeps what the next commit must hold."""
 
     def __init__(
-        self, outbox: Outbox, route: RouteFn, telemetry: Telemetry, guard: PoisonGuard | None
+        self,
+        outbox: Outbox,
+        handoff: Handoff[Any],
+        telemetry: Telemetry,
+        *,
+        commit_due: Callable[[int, TrackedFile], None] | None = None,
     ) -> None:
         self.outbox = outbox
-        self.route = route
+        self.handoff = handoff
         self.telemetry = telemetry
-        self.guard = guard
+        # Called with the window full: commits if enough is pending, while the workers
+        # route what was sent ahead.
+        self.commit_due = commit_due
         self.deadletters: list[DeadLetter] = []
         self.pending_bytes = 0
         self.sinks: SinkWriter | None = None
@@ -65,30 +76,63 @@ class OutboxWriter:
     ) -> bool:
         """Read until EOF or the file's budget is spent; True when data remains.
 
-        With `multiline`, the checkpoint moves only past complete records: the lines of
-        a record that may go on are read again later.
+        With `multiline`, a chunk is cut back to its last complete record, so the
+        checkpoint moves only past complete records: the lines of a record that may go
+        on are read again later.
         """
-        read = 0
         name = shown(tracked.path)
+        sent: deque[_Sent] = deque()
+        try:
+            more = self._read_ahead(fd, tracked, sent, name, final=final, size=size,
+                                    max_line_bytes=max_line_bytes, multiline=multiline)  # fmt: skip
+            while sent:
+                self._apply(sent.popleft(), tracked, name)
+        except BaseException:
+            for ticket, _ in sent:  # the reader is dropped: keep the hand-off in step
+                self.handoff.drop(ticket)
+            raise
+        return more
+
+    def _read_ahead(
+        self,
+        fd: int,
+        tracked: TrackedFile,
+        sent: deque[_Sent],
+        name: str,
+        *,
+        final: bool,
+        size: int,
+        max_line_bytes: int,
+        multiline: Multiline | None,
+    ) -> bool:
+        """Read and submit chunks, applying the oldest as the window fills; True when
+        the budget ran out before the end of the file."""
+        handoff = self.handoff
+        window = handoff.window
+        # Plain lines go to a hand-off that does not decode them as the bytes read.
+        decode = handoff.decodes or multiline is not None
+        ahead = dataclasses.replace(tracked)  # where reading has got to
+        read = 0
         while read < FILE_BUDGET_BYTES:
-            start = tracked.offset
-            if start >= size and not final and tracked.state != "skipping":
+            start = ahead.offset
+            if start >= size and not final and ahead.state != "skipping":
                 return False
-            chunk = read_chunk(fd, tracked, max_line_bytes=max_line_bytes, final=final, size=size)
+            chunk = read_chunk(fd, ahead, max_line_bytes=max_line_bytes, final=final,
+                               size=size, chunk_bytes=handoff.chunk_bytes,
+                               decode=decode)  # fmt: skip
             if chunk.skipped:
                 self._report_skipped(name, chunk.skipped, max_line_bytes)
-            lines, raw = len(chunk.lines), chunk.raw
+            lines, raw = chunk.count, chunk.raw
+            records: Records | None = None
             if multiline is not None:
-                recs, chunk = records_of(fd, chunk, multiline, final=final, size=size,
-                                         max_line_bytes=max_line_bytes)  # fmt: skip
-                lines = recs.lines
-                if recs.texts:
-                    self._route_runs(tracked, recs.texts, recs.line_nos, name)
-            elif chunk.lines:
-                self._route_runs(tracked, chunk.lines, [], name, first=chunk.first_line_no)
-            tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
-            tracked.state = "skipping" if chunk.skipping else "active"
-            tracked.updated = time.time()
+                records, chunk = records_of(fd, chunk, multiline, final=final, size=size,
+                                            max_line_bytes=max_line_bytes)  # fmt: skip
+                lines = records.lines
+            sent.append((handoff.submit(chunk, records, tracked.key, name), chunk))
+            ahead.offset, ahead.lines = chunk.end_offset, chunk.end_lines
+            ahead.state = "skipping" if chunk.skipping else "active"
+            if len(sent) >= window:
+                self._apply_oldest(fd, tracked, sent, name, window)
             if start == 0 and chunk.end_offset > 0:
                 self.sniff(fd, raw, chunk.end_offset, name)
             nbytes = chunk.end_offset - start
@@ -98,70 +142,40 @@ class OutboxWriter:
             self.telemetry.add_counts(bytes_read=nbytes, lines_read=lines)
         return True
 
-    def _route_runs(
-        self,
-        tracked: TrackedFile,
-        texts: list[str],
-        line_nos: list[int],
-        name: str,
-        *,
-        first: int | None = None,
+    def _apply_oldest(
+        self, fd: int, tracked: TrackedFile, sent: deque[_Sent], name: str, window: int
     ) -> None:
-        """Route lines (numbered from `first`) or records (numbered by `line_nos`, one
-        call per run of consecutive numbers); one outbox write."""
-        out: list[str] = []
-        batches = [(texts, first)] if first is not None else runs(texts, line_nos)
-        for records, first_no in batches:
-            if self.guard is not None:
-                o, dead, sunk = self.guard.route(self.route, tracked.key, records, name, first_no)
-            else:
-                o, dead, sunk = self.route(records, name, first_no)
-            out += o
-            self.deadletters.extend(dead)
-            if sunk:
-                self.to_sinks(tracked.outbox, name, sunk)
-        self._write(tracked.outbox, out, name)
+        """The window is full: apply the oldest chunks until there is room again."""
+        # With one chunk in flight nothing is routed meanwhile: the commit waits for
+        # the end of the file (FileReader.process), as it always did.
+        if window > 1 and self.commit_due is not None:
+            self.commit_due(fd, tracked)
+        while len(sent) >= window:
+            self._apply(sent.popleft(), tracked, name)
+
+    def _apply(self, sent: _Sent, tracked: TrackedFile, name: str) -> None:
+        """Write one chunk's results, then move the checkpoint past it."""
+        ticket, chunk = sent
+        applied = self.handoff.apply(ticket, name)
+        if applied.out:
+            try:
+                self.outbox.append(tracked.outbox, applied.out)
+            except OSError as exc:
+                reason = reason_of(exc, f"outbox {shown(tracked.outbox)}")
+                raise SharedFault("disk", reason) from exc
+            self.pending_bytes += len(applied.out)
+            self.telemetry.add_counts(lines_out=applied.lines_out)
+        if applied.deadletters:
+            self.deadletters.extend(applied.deadletters)
+        for sunk in applied.sinks:
+            self.to_sinks(tracked.outbox, name, sunk)
+        tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
+        tracked.state = "skipping" if chunk.skipping else "active"
+        tracked.updated = time.time()
 
     def to_sinks(self, outbox_rel: str, name: str, sunk: SinkLines) -> None:
         if self.sinks is not None:
             self.pending_bytes += self.sinks.add(outbox_rel, name, sunk)
-
-    def _write(self, rel: str, out: list[str], file: str) -> None:
-        if not out:
-            return
-        try:
-            text = "\n".join(out)
-        except TypeError:
-            out = self._only_text(out, file)
-            if not out:
-                return
-            text = "\n".join(out)
-        try:
-            data = (text + "\n").encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            # A processor emitted a lone surrogate: write "?" for it rather than let the
-            # engine die on the same line at every restart.
-            data = (text + "\n").encode("utf-8", "replace")
-        try:
-            self.outbox.append(rel, data)
-        except OSError as exc:
-            raise SharedFault("disk", reason_of(exc, f"outbox {shown(rel)}")) from exc
-        self.pending_bytes += len(data)
-        self.telemetry.add_counts(lines_out=len(out))
-
-    def _only_text(self, out: list[Any], file: str) -> list[str]:
-        """Dead-letter outbox lines that are not text (a processor emitted a non-str)."""
-        kept: list[str] = []
-        for line in out:
-            if isinstance(line, str):
-                kept.append(line)
-            else:
-                self.deadletters.append(
-                    DeadLetter(time.time(), file, None, "end", "outbox",
-                               f"TypeError: outbox line must be str, got {type(line).__name__}",
-                               repr(line))
-                )  # fmt: skip
-        return kept
 
     def sniff(self, fd: int, raw: bytes, end: int, name: str) -> None:
         """Flag, once, a file whose first bytes (just read from its start) are not text."""

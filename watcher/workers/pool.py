@@ -6,8 +6,14 @@ sent, so outbox order and the commit protocol are exactly those of one worker.
 
 A worker that dies (a crash in C code, `os._exit`, kill -9) is started again and the
 chunk it was routing is routed once more one line at a time: a line that kills a worker
-`poison_after` times is dead-lettered as poison. A worker that makes no progress for
-1.5 x `stall_timeout` is killed and handled the same way. Nothing is lost or doubled.
+`poison_after` times is dead-lettered as poison (PoisonPolicy, the rule the in-process
+path follows too). A worker that makes no progress for 1.5 x `stall_timeout` is killed
+and handled the same way. Nothing is lost or doubled.
+
+The processing thread owns the pool. The supervising thread only reads, through
+`sample()`/`busy()`, what each worker publishes in `Worker.shared`: an immutable pair
+replaced in one assignment when a worker is restarted, so a reader sees the old
+process's memory or the new one's, never half of each.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from cli.config import router_spec
 from cli.settings import Settings
 from processors.current import CurrentCall
 from store.live.telemetry import PENDING_TRACES_MAX
-from store.records import DeadLetter
 from store.service import Service
+from watcher.reading.poison import WORKER, PoisonPolicy
 from watcher.workers import child as worker
 from watcher.workers.child import Channel, Job, Result, WorkerSpec
 from watcher.workers.forkserver import worker_context
@@ -43,19 +49,32 @@ KILL_AFTER_S = 10.0
 KILLED_JOIN_S = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerShared:
+    """The memory one worker process shares with the daemon; never changed, replaced
+    whole when the process is (so another thread reading it sees one process's)."""
+
+    name: Any  # shared bytes: the processor its router runs now
+    slots: Any  # shared [progress, line in flight]
+
+    def processor(self) -> str:
+        return bytes(self.name.value).decode("utf-8", "replace")
+
+
 @dataclass(slots=True)
-class _Worker:
+class Worker:
+    """One worker slot of the pool: its process, channel, queue of jobs sent."""
+
     slot: int
     process: Any
     conn: Channel
-    name: Any  # shared bytes: the processor its router runs now
-    slots: Any  # shared [progress, line in flight]
+    shared: WorkerShared
     pending: deque[Job] = field(default_factory=deque)
     progress: int = -1
     progress_at: float = 0.0
 
     def processor(self) -> str:
-        return bytes(self.name.value).decode("utf-8", "replace")
+        return self.shared.processor()
 
 
 @contextlib.contextmanager
@@ -95,17 +114,15 @@ class WorkerPool(Service):
         super().__init__("workers", thread_name="inboxd-worker")
         self.spec = spec
         self.n = n
-        self.poison_after = poison_after
         self.kill_after_s = 1.5 * stall_timeout
         self.window = 2 * n
-        self.workers: list[_Worker] = []
+        self.workers: list[Worker] = []
         self.restarts = 0
         self._ctx = worker_context()
         self._next = 0
         self._seq = 0
-        self._deaths: dict[tuple[str, int], int] = {}
-        # What a dead letter keeps of a line (the engine sets it from keep_lines).
-        self.keep: Callable[[str], str] = lambda line: line
+        # A worker's deaths are counted here, in memory (the engine sets policy.keep).
+        self.policy = PoisonPolicy(poison_after, WORKER)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -154,7 +171,7 @@ class WorkerPool(Service):
                 problems.append(problem)
         return problems
 
-    def _spawn(self, slot: int) -> _Worker:
+    def _spawn(self, slot: int) -> Worker:
         parent, child = worker.channel_pair(self._ctx)
         name = self._ctx.Array("c", worker.NAME_BYTES, lock=False)
         slots = self._ctx.Array("q", 2, lock=False)
@@ -165,7 +182,8 @@ class WorkerPool(Service):
         with _main_unseen():
             process.start()
         child.close()
-        return _Worker(slot, process, parent, name, slots, progress_at=time.monotonic())
+        return Worker(slot, process, parent, WorkerShared(name, slots),
+                      progress_at=time.monotonic())  # fmt: skip
 
     # -- routing ------------------------------------------------------------------------
 
@@ -179,7 +197,7 @@ class WorkerPool(Service):
         trace: bool = False,
         runs: tuple[tuple[int, int], ...] = (),
         raw: bool = False,
-    ) -> _Worker:
+    ) -> Worker:
         self._seq += 1
         job = Job(self._seq, data, file, first_line_no, count, trace, runs, raw)
         w = self.workers[self._next]
@@ -188,7 +206,7 @@ class WorkerPool(Service):
         self._send(w, job)
         return w
 
-    def collect(self, w: _Worker) -> Result:
+    def collect(self, w: Worker) -> Result:
         """The result of `w`'s oldest job (a dead worker's chunk is routed again)."""
         job = w.pending[0]
         result = self._receive(w)
@@ -198,14 +216,19 @@ class WorkerPool(Service):
         return result
 
     def busy(self) -> tuple[int, str, int | None]:
-        """(summed progress, processor, line) of the workers, for the stall watch."""
+        """(summed progress, processor, line) of the workers, for the stall watch.
+
+        Safe from the supervising thread: each worker's shared memory is read through
+        one reference taken once, whatever restart the processing thread makes meanwhile.
+        """
         total = 0
         processor, line = "", None
         for w in self.workers:
-            total += w.slots[worker.PROGRESS]
+            shared = w.shared
+            total += shared.slots[worker.PROGRESS]
             if w.pending and not processor:
-                processor = w.processor()
-                line = w.slots[worker.LINE_NO] or None
+                processor = shared.processor()
+                line = shared.slots[worker.LINE_NO] or None
         return total, processor, line
 
     def sample(self) -> CurrentCall | None:
@@ -216,11 +239,11 @@ class WorkerPool(Service):
             return None
         return CurrentCall(f"{processor} (worker)", None, line_no, (progress, 0, 0))
 
-    def _send(self, w: _Worker, job: Job) -> None:
+    def _send(self, w: Worker, job: Job) -> None:
         with contextlib.suppress(OSError):  # a dead worker: found when its result is awaited
             w.conn.send(("route", job))
 
-    def _receive(self, w: _Worker) -> Result | None:
+    def _receive(self, w: Worker) -> Result | None:
         """The next result of `w`, or None when it died (or was killed for hanging)."""
         while True:
             try:
@@ -235,8 +258,8 @@ class WorkerPool(Service):
                 return None
             self._watch(w)
 
-    def _watch(self, w: _Worker) -> None:
-        progress = w.slots[worker.PROGRESS]
+    def _watch(self, w: Worker) -> None:
+        progress = w.shared.slots[worker.PROGRESS]
         now = time.monotonic()
         if progress != w.progress:
             w.progress, w.progress_at = progress, now
@@ -247,20 +270,21 @@ class WorkerPool(Service):
             os.kill(w.process.pid, signal.SIGKILL)
             w.process.join(5)
 
-    def _restart(self, w: _Worker) -> str:
+    def _restart(self, w: Worker) -> str:
         """Start a fresh process in `w`'s place; returns the processor the dead one ran."""
         processor = w.processor()
         w.process.join(1)
         w.conn.close()
         fresh = self._spawn(w.slot)
-        w.process, w.conn, w.name, w.slots = fresh.process, fresh.conn, fresh.name, fresh.slots
+        w.process, w.conn = fresh.process, fresh.conn
+        w.shared = fresh.shared  # one assignment: see busy()
         w.progress, w.progress_at = -1, time.monotonic()
         self.restarts += 1
         log.warning("worker %d died in %s; started again", w.slot, processor or "?",
                     extra={"event": "worker_restarted", "processor": processor})  # fmt: skip
         return processor
 
-    def _reroute(self, w: _Worker, job: Job) -> Result:
+    def _reroute(self, w: Worker, job: Job) -> Result:
         """Route a dead worker's chunk again one line at a time, then resend its queue."""
         processor = self._restart(w)
         parts: list[Result] = []
@@ -270,27 +294,19 @@ class WorkerPool(Service):
             self._send(w, queued)
         return worker.merge_results(job.seq, parts)
 
-    def _one_line(self, w: _Worker, job: Job, line: str, line_no: int, processor: str) -> Result:
+    def _one_line(self, w: Worker, job: Job, line: str, line_no: int, processor: str) -> Result:
         while True:
-            key = (job.file, line_no)
-            if self._deaths.get(key, 0) >= self.poison_after:
-                return self._poison(job, line, line_no, processor)
+            deaths = self.policy.deaths(job.file, line_no)
+            if self.policy.is_poison(deaths):
+                letter = self.policy.quarantine(job.file, line_no, line, processor, deaths)
+                return Result(job.seq, b"", 0, [letter], [], {}, [], 0)
             single = worker.single_job(job, line, line_no)
             self._send(w, single)
             result = self._receive(w)
             if result is not None:
                 return result
-            self._deaths[key] = self._deaths.get(key, 0) + 1
+            self.policy.died(job.file, line_no)
             processor = self._restart(w)
-
-    def _poison(self, job: Job, line: str, line_no: int, processor: str) -> Result:
-        deaths = self._deaths.pop((job.file, line_no))
-        message = f"Poison: a worker stopped {deaths} times on this line"
-        log.error(message, extra={"event": "poison", "file": job.file, "line_no": line_no,
-                                  "processor": processor})  # fmt: skip
-        letter = DeadLetter(time.time(), job.file, line_no, "start", processor or "?", message,
-                            self.keep(line))  # fmt: skip
-        return Result(job.seq, b"", 0, [letter], [], {}, [], 0)
 
 
 def make_pool(settings: Settings, keep: Callable[[str], str | None]) -> WorkerPool:
@@ -298,7 +314,7 @@ def make_pool(settings: Settings, keep: Callable[[str], str | None]) -> WorkerPo
     pool = WorkerPool(worker_spec(settings), settings.workers,
                       poison_after=settings.poison_after,
                       stall_timeout=settings.stall_timeout)  # fmt: skip
-    pool.keep = lambda line: keep(line) or ""
+    pool.policy.keep = keep
     return pool
 
 
