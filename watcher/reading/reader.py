@@ -60,7 +60,11 @@ class _OutboxFault(Exception):
 
 
 class FileReader:
-    """Reads tracked files chunk by chunk and commits their progress."""
+    """Reads tracked files chunk by chunk and commits their progress.
+
+    Lines are routed by `handoff` (its builder's choice), or else in this thread by
+    `route` through `guard`; the reader closes `guard` with itself.
+    """
 
     def __init__(
         self,
@@ -77,8 +81,6 @@ class FileReader:
         handoff: Handoff[Any] | None = None,
         on_spool: Callable[[], None] | None = None,
     ) -> None:
-        """Lines are routed by `handoff` (its builder's choice), or else in this thread
-        by `route` through `guard`; the reader closes `guard` with itself."""
         self.settings = settings
         self.inbox = settings.inbox.resolve()
         self._prefix = str(self.inbox).rstrip("/") + "/"
