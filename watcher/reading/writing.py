@@ -154,9 +154,16 @@ class OutboxWriter:
             self._apply(sent.popleft(), tracked, name)
 
     def _apply(self, sent: _Sent, tracked: TrackedFile, name: str) -> None:
-        """Write one chunk's results, then move the checkpoint past it."""
+        """Hand one chunk's results to the sinks, write its outbox bytes, then move the
+        checkpoint past it."""
         ticket, chunk = sent
         applied = self.handoff.apply(ticket, name)
+        if applied.deadletters:
+            self.deadletters.extend(applied.deadletters)
+        # The sinks first: a sink that cannot take the lines pauses the engine before
+        # the outbox holds any of them.
+        for sunk in applied.sinks:
+            self.to_sinks(tracked.outbox, name, sunk)
         if applied.out:
             try:
                 self.outbox.append(tracked.outbox, applied.out)
@@ -165,10 +172,6 @@ class OutboxWriter:
                 raise SharedFault("disk", reason) from exc
             self.pending_bytes += len(applied.out)
             self.telemetry.add_counts(lines_out=applied.lines_out)
-        if applied.deadletters:
-            self.deadletters.extend(applied.deadletters)
-        for sunk in applied.sinks:
-            self.to_sinks(tracked.outbox, name, sunk)
         tracked.offset, tracked.lines = chunk.end_offset, chunk.end_lines
         tracked.state = "skipping" if chunk.skipping else "active"
         tracked.updated = time.time()
