@@ -13,7 +13,8 @@ and handled the same way. Nothing is lost or doubled.
 The processing thread owns the pool. The supervising thread only reads, through
 `sample()`/`busy()`, what each worker publishes in `Worker.shared`: an immutable pair
 replaced in one assignment when a worker is restarted, so a reader sees the old
-process's memory or the new one's, never half of each.
+process's memory or the new one's, never half of each (of a worker's queue it only asks
+whether it is empty, one atomic call).
 """
 
 from __future__ import annotations
