@@ -65,8 +65,9 @@ def test_in_process_and_workers_quarantine_with_one_policy(tmp_path: Path) -> No
     [daemon_letter] = dead
     # In a worker: the same line kills it twice, counted by the pool.
     (tmp_path / "deadly.py").write_text(DEADLY)
-    spec = dataclasses.replace(worker_spec(Settings(pipeline={"start": "deadly:route"})),
-                               config=str(tmp_path / "c.toml"))  # fmt: skip
+    spec = worker_spec(Settings(pipeline={"start": "deadly:route"}))
+    spec = dataclasses.replace(spec, router=dataclasses.replace(spec.router,
+                                                                config=str(tmp_path / "c.toml")))  # fmt: skip
     pool = WorkerPool(spec, 1, poison_after=2, stall_timeout=30.0)
     pool.start()
     try:
@@ -74,6 +75,7 @@ def test_in_process_and_workers_quarantine_with_one_policy(tmp_path: Path) -> No
         result = pool.collect(pool.submit(data, "app.log", 1, len(LINES)))
     finally:
         pool.stop()
+        pool.join()
     assert result.out == b"first\nlast\n"
     [worker_letter] = result.deadletters
     assert isinstance(pool.policy, PoisonPolicy) and isinstance(guard.policy, PoisonPolicy)

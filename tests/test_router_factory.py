@@ -104,6 +104,7 @@ def routed_by_worker(settings: Settings) -> dict[str, Any]:
         result: Result = pool.collect(w)
     finally:
         pool.stop()
+        pool.join()
     out = result.out.decode().splitlines()
     return outcome(out, result.sinks, result.deadletters, result.errors, len(result.traces))
 
