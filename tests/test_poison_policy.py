@@ -66,8 +66,8 @@ def test_in_process_and_workers_quarantine_with_one_policy(tmp_path: Path) -> No
     # In a worker: the same line kills it twice, counted by the pool.
     (tmp_path / "deadly.py").write_text(DEADLY)
     spec = worker_spec(Settings(pipeline={"start": "deadly:route"}))
-    spec = dataclasses.replace(spec, router=dataclasses.replace(spec.router,
-                                                                config=str(tmp_path / "c.toml")))  # fmt: skip
+    router = dataclasses.replace(spec.router, config=str(tmp_path / "c.toml"))
+    spec = dataclasses.replace(spec, router=router)
     pool = WorkerPool(spec, 1, poison_after=2, stall_timeout=30.0)
     pool.start()
     try:
