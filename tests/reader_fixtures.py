@@ -12,6 +12,7 @@ from sinks.outbox import recover
 from store.checkpoints import CheckpointStore
 from store.live.sinkboard import SinkBoard
 from store.live.telemetry import Telemetry
+from watcher.reading.handoff import Handoff, InlineHandoff
 from watcher.reading.reader import FileReader
 from watcher.reading.routing import Routing
 from watcher.workers.child import Result
@@ -50,17 +51,16 @@ class Reader:
             store=store,
             outbox=outbox,
             files=files,
-            route=self.route,
             telemetry=self.telemetry,
             handoff=self.handoff(),
         )
         reader.open_sinks()
         return reader
 
-    def handoff(self) -> PooledHandoff | None:
-        """The workers' hand-off with a pool; None: the reader routes in this thread."""
+    def handoff(self) -> Handoff[Any]:
+        """The workers' hand-off with a pool, else routing in this thread."""
         if self.pool is None:
-            return None
+            return InlineHandoff(self.route, None)
         return PooledHandoff(self.pool, self.telemetry, self.on_result)
 
     def route(self, lines: list[str], file: str, first: int) -> Routing:

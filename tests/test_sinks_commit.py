@@ -55,6 +55,17 @@ def append(path: Path, first: int, last: int) -> None:
         fh.write("".join(f"line {i}\n" for i in range(first, last)))
 
 
+def restart_after_crash(r: SinkReader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drop the crashed reader, put the real commit back, read everything again."""
+    r.reader.close()
+    monkeypatch.undo()
+    r.reader = r.open()
+    try:
+        r.pass_()
+    finally:
+        r.reader.close()
+
+
 @pytest.mark.parametrize("point", ["before-commit", "after-commit"])
 def test_a_crash_around_the_checkpoint_leaves_each_sink_line_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
@@ -78,13 +89,7 @@ def test_a_crash_around_the_checkpoint_leaves_each_sink_line_once(
         r.pass_()
     if point == "before-commit":
         assert len(rows(tmp_path)) == 200, "the crash must come after the sink's own commit"
-    r.reader.close()
-    monkeypatch.undo()
-    r.reader = r.open()
-    try:
-        r.pass_()
-    finally:
-        r.reader.close()
+    restart_after_crash(r, monkeypatch)
     want = [("a.log", n, f"line {n}") for n in range(1, 601) if n % 3 == 0]
     assert sorted(rows(tmp_path), key=lambda x: x[1]) == want
     assert sorted(spooled(tmp_path), key=lambda x: x[1]) == want
@@ -148,13 +153,7 @@ def test_sink_lines_are_spooled_only_with_the_checkpoint_that_covers_them(
     with pytest.raises(Crash):
         r.pass_()
     assert spooled(tmp_path) == [], "sink lines committed ahead of their checkpoint"
-    r.reader.close()
-    monkeypatch.undo()
-    r.reader = r.open()
-    try:
-        r.pass_()
-    finally:
-        r.reader.close()
+    restart_after_crash(r, monkeypatch)
     want = sorted((f, n, f"line {n}") for f in ("a.log", "b.log", "c.log")
                   for n in range(1, 31) if n % 3 == 0)  # fmt: skip
     assert sorted(spooled(tmp_path)) == want

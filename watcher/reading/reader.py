@@ -38,13 +38,12 @@ from watcher.reading.faults import (
     reason_of,
 )
 from watcher.reading.filters import PathFilter
-from watcher.reading.handoff import Handoff, InlineHandoff
+from watcher.reading.handoff import Handoff
 from watcher.reading.identity import Identities
 from watcher.reading.inputs import InputFiles
 from watcher.reading.multiline import InputRules, StartAtEnd
 from watcher.reading.partials import PartialWaits
 from watcher.reading.poison import PoisonGuard
-from watcher.reading.routing import RouteFn
 from watcher.reading.tailer import scan, tail_at
 from watcher.reading.writing import OutboxWriter
 
@@ -62,8 +61,8 @@ class _OutboxFault(Exception):
 class FileReader:
     """Reads tracked files chunk by chunk and commits their progress.
 
-    Lines are routed by `handoff` (its builder's choice), or else in this thread by
-    `route` through `guard`; the reader closes `guard` with itself.
+    Lines are routed by `handoff`, its builder's choice (in this thread, or in worker
+    processes); the reader closes the poison `guard` with itself.
     """
 
     def __init__(
@@ -73,12 +72,11 @@ class FileReader:
         store: CheckpointStore,
         outbox: OutboxState,
         files: dict[tuple[int, int], TrackedFile],
-        route: RouteFn | None = None,
         telemetry: Telemetry,
         clock: Callable[[], float] = time.monotonic,
         on_commit: Callable[[], None] | None = None,
         guard: PoisonGuard | None = None,
-        handoff: Handoff[Any] | None = None,
+        handoff: Handoff[Any],
         on_spool: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -96,9 +94,6 @@ class FileReader:
         self.copies = CopyMatcher(store.load_copies(time.time()))
         self.identities = Identities(files, self.copies, lambda: self.clock())
         self.guard = guard
-        if handoff is None:
-            assert route is not None, "a reader routes through a hand-off or a route"
-            handoff = InlineHandoff(route, guard)
         self.writer = OutboxWriter(self.outbox, handoff, telemetry,
                                    commit_due=self._commit_midway)  # fmt: skip
         self.sinks = sink_writer(settings.sinks, self.outbox, telemetry.sinks,
