@@ -1,8 +1,8 @@
 """Operations end to end: `python daemon.py` run as a user runs it, in a subprocess.
 
-sd_notify, SIGHUP reload, metrics flushed to SQLite across restarts, log rotation and
-its API, a dying worker thread, the token guard and retention. Every wait polls a
-condition with a deadline.
+sd_notify, SIGHUP reload, log rotation and its API, a dying worker thread and the token
+guard (history and retention are in test_history_e2e). Every wait polls a condition with
+a deadline.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import http.client
 import json
 import re
 import signal
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,25 +22,8 @@ from typing import Any
 import httpx
 import pytest
 from daemon_fixtures import Daemon, MakeDaemon, daemon_factory, outbox_files, write_config
-from net_fixtures import wait_for as wait_within
 from notify_fixtures import NotifyListener, max_gap
-
-from store.db import connect, ensure_schema
-
-WAIT_S = 15.0
-OPS_START_TIMEOUT_S = 20.0
-DAY_S = 86_400.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    return wait_within(condition, timeout, what)
-
-
-def append(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in lines))
+from ops_fixtures import OPS_START_TIMEOUT_S, append, wait_for
 
 
 def outbox_lines(outbox: Path) -> list[str]:
@@ -215,90 +197,7 @@ def test_sighup_refused_for_a_syntax_error_logs_file_line_and_message(
     d.stop()
 
 
-# -- 3. metrics history across restarts --------------------------------------------------
-
-HISTORY_RULES = """\
-def first(line):
-    yield "mid", line
-
-
-def second(line):
-    if "bad" in line:
-        raise ValueError("bad line: " + line)
-    yield "end", line
-"""
-
-
-def run_batch(d: Daemon, file: str, good: int, bad: int) -> dict[str, dict[str, Any]]:
-    """Start, ingest `good` + `bad` lines, wait until /stats has them all, stop."""
-    d.start("--flush-interval", "0.5")
-    lines = [f"{file} ok {i}" for i in range(good)] + [f"{file} bad {i}" for i in range(bad)]
-    append(d.inbox / file, lines)
-    total = good + bad
-    wait_for(lambda: d.stats().get("second", {}).get("count") == total, f"{total} lines in /stats")
-    stats = d.stats()
-    return stats
-
-
-def test_metrics_history_sums_to_stats_across_restarts(daemons: MakeDaemon, tmp_path: Path) -> None:
-    (tmp_path / "hist.py").write_text(HISTORY_RULES)
-    config = write_config(tmp_path, pipeline='start = "hist:first"\nmid = "hist:second"')
-    d = daemons(config=config)
-    runs = [(40, 5), (25, 3)]
-    totals: dict[str, dict[str, float]] = {}
-    for number, (good, bad) in enumerate(runs):
-        stats = run_batch(d, f"run{number}.log", good, bad)
-        assert stats["first"]["count"] == stats["second"]["count"] == good + bad
-        assert stats["second"]["errors"] == bad
-        for name, figures in stats.items():
-            acc = totals.setdefault(name, {"count": 0, "errors": 0, "retries": 0})
-            for key in acc:
-                acc[key] += figures[key]
-        if number == len(runs) - 1:
-            check_history_api(d, totals)
-        d.stop()
-
-    db = sqlite3.connect(d.state_dir / "inboxd.db")
-    try:
-        summed = {
-            row[0]: {"count": row[1], "errors": row[2], "retries": row[3]}
-            for row in db.execute(
-                "SELECT processor, SUM(count), SUM(errors), SUM(retries) FROM metrics"
-                " GROUP BY processor"
-            )
-        }
-        errors = db.execute("SELECT processor, COUNT(*) FROM errors GROUP BY processor").fetchall()
-    finally:
-        db.close()
-    assert summed == totals
-    assert errors == [("second", sum(bad for _, bad in runs))]
-
-
-def history_sums(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    sums: dict[str, dict[str, float]] = {}
-    for row in rows:
-        acc = sums.setdefault(row["processor"], {"count": 0, "errors": 0, "retries": 0})
-        for key in acc:
-            acc[key] += row[key]
-    return sums
-
-
-def check_history_api(d: Daemon, totals: dict[str, dict[str, float]]) -> None:
-    """/history/stats rows, raw and in `step` buckets, sum to both runs' totals."""
-    wait_for(
-        lambda: history_sums(d.get("/history/stats")) == totals,
-        f"/history/stats summing to {totals}",
-    )
-    rows = d.get("/history/stats")
-    keys = {"ts", "processor", "count", "time", "errors", "retries"}
-    assert rows and all(set(row) == keys for row in rows)
-    assert all(isinstance(row["ts"], float) for row in rows)
-    buckets = d.get("/history/stats", step=60)
-    assert history_sums(buckets) == totals
-    assert all(row["ts"] % 60 == 0 for row in buckets)
-
-
-# -- 4. log rotation and the /logs API ---------------------------------------------------
+# -- 3. log rotation and the /logs API ---------------------------------------------------
 
 FAILING_RULES = """\
 def explode(line):
@@ -370,7 +269,7 @@ def test_log_rotates_to_gzip_backups_served_by_logs_api(
     d.stop()
 
 
-# -- 5. a dying worker thread ------------------------------------------------------------
+# -- 4. a dying worker thread ------------------------------------------------------------
 
 
 # SystemExit from a processor is an error of that line like any exception; what is not
@@ -396,7 +295,7 @@ def test_dead_engine_thread_exits_non_zero(daemons: MakeDaemon, tmp_path: Path, 
     assert len(died) == 1 and exc in died[0].get("exc", "")
 
 
-# -- 6. the token guard ------------------------------------------------------------------
+# -- 5. the token guard ------------------------------------------------------------------
 
 
 def test_public_host_without_token_is_refused(daemons: MakeDaemon) -> None:
@@ -415,63 +314,3 @@ def test_public_host_with_token_guards_api(daemons: MakeDaemon) -> None:
     assert httpx.get(d.url + "/stats", headers=d.headers(), timeout=10).status_code == 200
     assert httpx.get(d.url + "/health", timeout=10).status_code == 200
     d.stop()
-
-
-# -- 7. retention ------------------------------------------------------------------------
-
-
-def seed_history(db_path: Path, ts: float, label: str) -> None:
-    db = connect(db_path)
-    try:
-        ensure_schema(db)
-        db.table("metrics").insert(
-            {"ts": ts, "processor": label, "count": 1, "time": 0.1, "errors": 0, "retries": 0}
-        )
-        db.table("errors").insert(
-            {"ts": ts, "processor": label, "message": "E: x", "file": "f", "line_no": 1,
-             "line": "x"}
-        )  # fmt: skip
-        db.table("traces").insert({"ts": ts, "path": "[]", "file": "f", "line_no": 1})
-        db.table("deadletter").insert(
-            {"ts": ts, "file": "f", "line_no": 1, "tag": "start", "processor": label,
-             "message": "E: x", "line": "x"}
-        )  # fmt: skip
-    finally:
-        db.close()
-
-
-def history_labels(db_path: Path) -> dict[str, set[str]]:
-    db = sqlite3.connect(db_path)
-    try:
-        found = {
-            table: {str(r[0]) for r in db.execute(f"SELECT processor FROM {table}")}
-            for table in ("metrics", "errors", "deadletter")
-        }
-        found["traces"] = {
-            "old" if r[0] < time.time() - 20 * DAY_S else "recent"
-            for r in db.execute("SELECT ts FROM traces")
-        }
-    finally:
-        db.close()
-    return found
-
-
-def test_retention_prunes_old_history_rows(daemons: MakeDaemon, tmp_path: Path) -> None:
-    config = write_config(tmp_path, retention_days=14)
-    d = daemons(config=config, flush_interval=0.5)
-    d.state_dir.mkdir(parents=True)
-    now = time.time()
-    seed_history(d.state_dir / "inboxd.db", now - 30 * DAY_S, "old")
-    seed_history(d.state_dir / "inboxd.db", now - 1 * DAY_S, "recent")
-    assert history_labels(d.state_dir / "inboxd.db")["metrics"] == {"old", "recent"}
-    d.start()
-    want = {table: {"recent"} for table in ("metrics", "errors", "deadletter", "traces")}
-    wait_for(
-        lambda: (
-            {t: v - {"keep"} for t, v in history_labels(d.state_dir / "inboxd.db").items()} == want
-        ),
-        "old rows pruned, recent kept",
-    )
-    d.stop()
-    final = history_labels(d.state_dir / "inboxd.db")
-    assert {t: v - {"keep"} for t, v in final.items()} == want
