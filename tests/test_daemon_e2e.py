@@ -1,5 +1,5 @@
 """End to end: `python daemon.py` as a subprocess over real folders, checked through its
-outbox and its HTTP API.
+outbox (its HTTP API is in test_daemon_api_e2e).
 
 Most tests run a passthrough pipeline (every line goes to the outbox unchanged) so that
 the outbox can be compared exactly with what was written.
@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_e2e_fixtures import append, wait_outbox
 from daemon_fixtures import (
     Daemon,
     MakeDaemon,
@@ -28,36 +28,6 @@ from net_fixtures import wait_for
 
 def lines_of(prefix: str, start: int, stop: int) -> list[str]:
     return [f"{prefix} line {i:06d}" for i in range(start, stop)]
-
-
-def append(path: Path, lines: list[str], *, end: str = "\n") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8", newline="") as fh:
-        fh.write("".join(line + end for line in lines))
-
-
-def wait_outbox(daemon: Daemon, rel: str, expected: list[str], timeout: float = 20.0) -> None:
-    """Wait until outbox/<rel> holds exactly `expected`; fail with the difference."""
-
-    def done() -> bool:
-        return read_outbox(daemon.outbox).get(rel, []) == expected
-
-    if not _poll(done, timeout):
-        got = read_outbox(daemon.outbox).get(rel, [])
-        missing = Counter(expected) - Counter(got)
-        extra = Counter(got) - Counter(expected)
-        pytest.fail(
-            f"outbox/{rel}: {len(got)} lines, expected {len(expected)}; "
-            f"missing {list(missing)[:5]}, extra {list(extra)[:5]}\n{daemon.stderr()}"
-        )
-
-
-def _poll(condition: Callable[[], bool], timeout: float) -> bool:
-    try:
-        wait_for(condition, timeout)
-    except pytest.fail.Exception:
-        return False
-    return True
 
 
 def passthru(tmp_path: Path, **daemon: Any) -> Path:
@@ -284,72 +254,6 @@ def test_sigint_stops_cleanly(tmp_path: Path, make_daemon: MakeDaemon) -> None:
     append(d.inbox / "a.log", ["one"])
     wait_outbox(d, "a.log", ["one"])
     d.stop(signal.SIGINT)
-
-
-# -- the HTTP API of a running daemon -------------------------------------------------------
-
-
-def test_api_shapes_with_trace_on_default_pipeline(make_daemon: MakeDaemon) -> None:
-    d = make_daemon(extra_args=["--trace"]).start()
-    lines = [
-        "2024-01-01 INFO service started",
-        "2024-01-01 DEBUG noisy detail",
-        "",
-        "2024-01-01 ERROR login failed password=hunter2",
-        "2024-01-01 WARN disk 91% full",
-    ]
-    append(d.inbox / "app.log", lines)
-    wait_outbox(
-        d,
-        "app.log",
-        [lines[0], "2024-01-01 ERROR login failed password=***", lines[4]],
-    )
-    stats = wait_for(lambda: (s := d.get("/stats"))["tag_router"]["count"] == 5 and s)
-    assert set(stats) == {"tag_router", "filter_errors", "keep", "drop", "redact_secrets"}
-    for figures in stats.values():
-        assert set(figures) == {"count", "time", "errors", "retries"}
-        assert isinstance(figures["time"], float)
-    assert stats["keep"]["count"] == 2
-    assert stats["drop"]["count"] == 1
-    assert stats["redact_secrets"]["count"] == 3
-    trace = d.get("/trace")
-    assert trace == [
-        ["start", "info", "redact", "end"],
-        ["start", "debug"],
-        ["start"],
-        ["start", "error", "redact", "end"],
-        ["start", "warn", "redact", "end"],
-    ]
-    assert d.get("/trace", limit=2) == trace[-2:]
-    assert d.get("/trace", limit=0) == []
-    assert d.get("/errors") == []
-    health = d.get("/health")
-    assert health["status"] == "ok"
-    d.stop()
-
-
-def test_api_errors_and_trace_off(tmp_path: Path, make_daemon: MakeDaemon) -> None:
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (conf / "flaky.py").write_text(
-        "def picky(line):\n"
-        "    if 'bad' in line:\n"
-        "        raise ValueError('no bad lines')\n"
-        "    yield 'end', line\n"
-    )
-    config = write_config(conf, pipeline='start = { processor = "flaky:picky", retries = 1 }')
-    d = make_daemon(config=config).start()
-    append(d.inbox / "a.log", ["good", "bad one", "good too"])
-    wait_outbox(d, "a.log", ["good", "good too"])
-    errors = wait_for(lambda: len(e := d.get("/errors")) == 2 and e)
-    for error in errors:
-        assert error["processor"] == "picky"
-        assert error["message"] == "ValueError: no bad lines"
-    assert d.get("/errors", limit=1) == errors[-1:]
-    stats = d.get("/stats")
-    assert stats == {"picky": {**stats["picky"], "count": 3, "errors": 2, "retries": 1}}
-    assert d.get("/trace") == []
-    d.stop()
 
 
 def daemon_with_backlog(
