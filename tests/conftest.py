@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from daemon_fixtures import MakeDaemon, daemon_factory
 from http_receiver import Receiver
+from ops_fixtures import OPS_START_TIMEOUT_S
 from sender_fixtures import receiver_factory, senders_made, spool_database
 
 THREAD_GRACE_S = 2.0
@@ -60,6 +61,12 @@ def browser() -> Iterator[Any]:
 def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
     """Daemons (see daemon_fixtures.Daemon) rooted in tmp_path; any left running killed."""
     yield from daemon_factory(tmp_path)
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[MakeDaemon]:
+    """Daemons with the daemon's own flush interval; any still running at the end is killed."""
+    yield from daemon_factory(tmp_path, flush_interval=None, start_timeout=OPS_START_TIMEOUT_S)
 
 
 @pytest.fixture

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from daemon_fixtures import Daemon, MakeDaemon, daemon_factory, write_config
-from ops_fixtures import OPS_START_TIMEOUT_S, append, wait_for
+from daemon_fixtures import Daemon, MakeDaemon, write_config
+from ops_fixtures import append, wait_for
 
 from store.db import connect, ensure_schema
 
 DAY_S = 86_400.0
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[MakeDaemon]:
-    """Daemons with the daemon's own flush interval; any still running at the end is killed."""
-    yield from daemon_factory(tmp_path, flush_interval=None, start_timeout=OPS_START_TIMEOUT_S)
 
 
 # -- metrics history across restarts ----------------------------------------------------

@@ -14,16 +14,15 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from daemon_fixtures import Daemon, MakeDaemon, daemon_factory, outbox_files, write_config
+from daemon_fixtures import Daemon, MakeDaemon, outbox_files, write_config
 from notify_fixtures import NotifyListener, max_gap
-from ops_fixtures import OPS_START_TIMEOUT_S, append, wait_for
+from ops_fixtures import append, wait_for
 
 
 def outbox_lines(outbox: Path) -> list[str]:
@@ -46,12 +45,6 @@ def log_records(state: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[MakeDaemon]:
-    """Daemons with the daemon's own flush interval; any still running at the end is killed."""
-    yield from daemon_factory(tmp_path, flush_interval=None, start_timeout=OPS_START_TIMEOUT_S)
 
 
 # -- 1. sd_notify ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from web_fixtures import (  # noqa: F401
+    TOKEN,
     insert_rows,
     make_context,
     make_db,
@@ -22,8 +23,6 @@ from web_fixtures import (  # noqa: F401
 
 from store.live.telemetry import Telemetry
 from store.records import TraceRecord
-
-TOKEN = "s3cret-token"
 
 
 def test_stats_has_one_key_per_processor(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from web_fixtures import (  # noqa: F401
+    TOKEN,
     make_context,
     no_thread_leak,
     raw_get,
     serving,
 )
 
-TOKEN = "s3cret-token"
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'"

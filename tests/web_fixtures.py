@@ -23,6 +23,8 @@ from web.app import ApiContext, create_app
 from web.server import WebServer
 
 THREAD_GRACE_S = 5.0
+# The API token the token tests set.
+TOKEN = "s3cret-token"
 
 
 @pytest.fixture(autouse=True)
