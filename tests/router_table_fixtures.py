@@ -110,3 +110,10 @@ def check(routed: Routed, case: Case, names: list[str], *, traced: bool) -> None
         assert traces_of(routed) == sorted(case.traces)
     else:
         assert traces_of(routed) == []
+
+
+def run_case(case: Case, *, traced: bool) -> None:
+    """Route a table case with tracing on or off and check everything it names."""
+    spec = case.spec()
+    routed = route(spec, case.lines, trace=traced, max_hops=case.max_hops)
+    check(routed, case, build(spec).names, traced=traced)

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from router_fixtures import build
 from router_table_fixtures import (
     INFO,
     L1,
@@ -14,8 +13,7 @@ from router_table_fixtures import (
     Case,
     E,
     S,
-    check,
-    route,
+    run_case,
     to_info,
 )
 
@@ -224,13 +222,9 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_route_table_traced(case: Case) -> None:
-    spec = case.spec()
-    routed = route(spec, case.lines, trace=True, max_hops=case.max_hops)
-    check(routed, case, build(spec).names, traced=True)
+    run_case(case, traced=True)
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_route_table_untraced(case: Case) -> None:
-    spec = case.spec()
-    routed = route(spec, case.lines, trace=False, max_hops=case.max_hops)
-    check(routed, case, build(spec).names, traced=False)
+    run_case(case, traced=False)

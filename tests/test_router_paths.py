@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from router_fixtures import build
 from router_table_fixtures import (
     INFO,
     L1,
@@ -14,9 +13,8 @@ from router_table_fixtures import (
     Case,
     E,
     S,
-    check,
     level_split,
-    route,
+    run_case,
     swallow,
     to_end,
     to_info,
@@ -145,13 +143,9 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_route_table_traced(case: Case) -> None:
-    spec = case.spec()
-    routed = route(spec, case.lines, trace=True, max_hops=case.max_hops)
-    check(routed, case, build(spec).names, traced=True)
+    run_case(case, traced=True)
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_route_table_untraced(case: Case) -> None:
-    spec = case.spec()
-    routed = route(spec, case.lines, trace=False, max_hops=case.max_hops)
-    check(routed, case, build(spec).names, traced=False)
+    run_case(case, traced=False)
