@@ -83,6 +83,7 @@ class JetStreamClient:
         self._drop_connection()
         nc = NATS()
         window = AckWindow(nc, "", self.ack_timeout)
+        window.last_error = lambda: self._last_error
         options = self._connect_options(window)
         loop = self._loop_for_use()
         self._last_error = ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 import orjson
 from nats.aio.client import Client as NATS
@@ -29,6 +30,11 @@ from sinks.jetstream_facts import (
     one_line,
     too_large,
 )
+
+# How often a wait for acks looks at the connection itself: nats-py can close it without
+# calling its disconnected and closed callbacks (when the read loop and the flusher both
+# find the socket gone), and the wait must not then run on to the ack timeout.
+LOST_CHECK_S = 0.2
 
 
 class _Batch:
@@ -53,6 +59,8 @@ class AckWindow:
         self.reply_prefix = reply_prefix  # "<inbox>." subscribed as "<inbox>.>"
         self.ack_timeout = ack_timeout
         self.lost = ""  # why the connection went, once it has
+        # The client's last error, to say why when the connection went without a callback.
+        self.last_error: Callable[[], str] = lambda: ""
         self._batch: _Batch | None = None
         self._tags = itertools.count(1)
 
@@ -119,6 +127,9 @@ class AckWindow:
         """
         loop = asyncio.get_running_loop()
         while batch.outstanding > target:
+            if not self.lost and not self.nc.is_connected:
+                said = self.last_error()
+                self.lost = one_line(f"nats: connection lost{': ' + said if said else ''}")
             if self.lost:
                 return DISCONNECTED
             remaining = batch.last_ack + self.ack_timeout - loop.time()
@@ -127,7 +138,7 @@ class AckWindow:
             batch.waiter = loop.create_future()
             batch.wake_at = target
             try:
-                await asyncio.wait_for(batch.waiter, remaining)
+                await asyncio.wait_for(batch.waiter, min(remaining, LOST_CHECK_S))
             except TimeoutError:
                 pass
             finally:
