@@ -22,15 +22,22 @@ class Senders(Service):
         super().__init__("sink senders", thread_name="inboxd-sink-senders")
         self.board: SinkBoard = ctx.board
         self.senders = build_senders(specs, ctx)
+        self._started = False
 
     def __bool__(self) -> bool:
         return bool(self.senders)
 
     def start(self) -> None:
-        if self.is_stopping:
+        if self._started or self.is_stopping:
             return
+        self._started = True
         for s in self.senders:
             s.start()
+
+    @property
+    def is_started(self) -> bool:
+        """True once start() ran (the threads are the senders', not the group's)."""
+        return self._started
 
     def nudge(self) -> None:
         for s in self.senders:
@@ -47,8 +54,11 @@ class Senders(Service):
             s.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
 
     def is_alive(self) -> bool:
-        """False when a sender's thread died (a bug: the daemon exits so systemd restarts)."""
-        return all(s.is_alive() for s in self.senders)
+        """False before start(), and when a sender's thread died (a bug: the daemon exits so
+        systemd restarts it); a group of no sender lives from start() until stop()."""
+        if not self.senders:
+            return self._started and not self.is_stopping
+        return self._started and all(s.is_alive() for s in self.senders)
 
     @property
     def error(self) -> BaseException | None:

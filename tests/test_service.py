@@ -188,15 +188,28 @@ def web(tmp_path: Path, receiver: Receiver) -> Service:
     return WebServer(create_app(make_context(tmp_path)), host="127.0.0.1", port=0)
 
 
+def test_a_group_of_no_sender_lives_from_start_to_stop(tmp_path: Path) -> None:
+    """No spooled sink: the group has no thread, yet the daemon's supervision must read
+    it alive while it runs, and not before start() or after stop()."""
+    board = SinkBoard((), Telemetry().health)
+    group = Senders((), SenderContext(board, tmp_path / "inboxd.db", VERSION))
+    assert not group.is_alive() and not group.is_started
+    group.start()
+    assert group.is_alive() and group.is_started
+    group.stop()
+    group.join(WAIT_S)
+    assert not group.is_alive()
+
+
 @pytest.mark.parametrize("make", [flusher, watcher, engine, senders, web])
 def test_every_service_keeps_the_contract(
     make: Callable[[Path, Receiver], Service], tmp_path: Path, receiver: Receiver
 ) -> None:
     service = make(tmp_path, receiver)
-    assert not service.is_alive() and service.error is None
+    assert not service.is_alive() and service.error is None and not service.is_started
     service.start()
     try:
-        assert service.is_alive()
+        assert service.is_alive() and service.is_started
         threads = set(threading.enumerate())
         service.start()  # a no-op: no second thread
         assert set(threading.enumerate()) == threads

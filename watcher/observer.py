@@ -88,13 +88,20 @@ class InboxWatcher(Service):
         self.dirty = dirty
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._watched: tuple[int, int] | None = None
+        self._started = False
         # Why the inbox is not watched now (None while it is): /health's `watcher` check.
         self.problem: str | None = None
 
     def start(self) -> None:
-        if self._observer is not None or self.is_stopping:
+        if self._started or self.is_stopping:
             return
+        self._started = True
         self._observer = self._watch()
+
+    @property
+    def is_started(self) -> bool:
+        """True once start() ran (the thread is the Observer's, not the base's)."""
+        return self._started
 
     def on_stop(self) -> None:
         observer = self._observer
