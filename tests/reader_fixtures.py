@@ -93,3 +93,18 @@ def passthrough_pool(workers: int) -> Iterator[WorkerPool]:
     finally:
         pool.stop()
         pool.join(10)
+
+
+def append_lines(path: Path, batch: list[str]) -> None:
+    """Append `batch` to `path`, a newline after each line, as a writer would."""
+    with open(path, "a") as fh:
+        fh.write("".join(x + "\n" for x in batch))
+
+
+def all_outbox_lines(r: Reader) -> list[str]:
+    """Every line of every outbox file (inboxd's hidden files aside), sorted."""
+    found: list[str] = []
+    for path in r.settings.outbox.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            found += path.read_text().splitlines()
+    return sorted(found)

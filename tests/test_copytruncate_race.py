@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from reader_fixtures import Reader
+from reader_fixtures import Reader, all_outbox_lines, append_lines
 
 from watcher.reading.copies import COPY_WAIT_S
 from watcher.reading.reader import Found
@@ -21,19 +21,6 @@ from watcher.reading.reader import Found
 
 def lines(start: int, stop: int) -> list[str]:
     return [f"app {i:09d} {'x' * (i % 29)}" for i in range(start, stop)]
-
-
-def append(path: Path, batch: list[str]) -> None:
-    with open(path, "a") as fh:
-        fh.write("".join(x + "\n" for x in batch))
-
-
-def every_outbox_line(r: Reader) -> list[str]:
-    found: list[str] = []
-    for path in r.settings.outbox.rglob("*"):
-        if path.is_file() and not path.name.startswith("."):
-            found += path.read_text().splitlines()
-    return sorted(found)
 
 
 def found(path: Path, rel: str) -> Found:
@@ -61,7 +48,7 @@ class Rotation:
         self.next = 0
 
     def write(self, n: int) -> None:
-        append(self.log, lines(self.next, self.next + n))
+        append_lines(self.log, lines(self.next, self.next + n))
         self.next += n
 
     def read_original(self) -> None:
@@ -93,7 +80,7 @@ def test_lines_read_between_the_copy_and_the_cut_are_not_read_again(tmp_path: Pa
         assert copy.offset == os.path.getsize(t.log.with_name("app.log.1")), "not placed at once"
         assert copy.lines == 100
         t.settle()
-        assert every_outbox_line(t.r) == lines(0, 140)
+        assert all_outbox_lines(t.r) == lines(0, 140)
         assert [p.name for p in t.r.settings.outbox.iterdir()] == ["app.log"]
     finally:
         t.r.reader.close()
@@ -119,7 +106,7 @@ def test_a_copy_seen_before_the_cut_then_shorter_than_the_checkpoint(tmp_path: P
         os.truncate(t.log, 0)
         t.write(10)
         t.settle()
-        assert every_outbox_line(t.r) == lines(0, 180)
+        assert all_outbox_lines(t.r) == lines(0, 180)
         assert [p.name for p in t.r.settings.outbox.iterdir()] == ["app.log"]
     finally:
         t.r.reader.close()
@@ -141,6 +128,6 @@ def test_a_waiting_copy_renamed_along_is_looked_at_under_its_new_name(tmp_path: 
         t.r.reader.process(t.r.reader.due_partials(), final=False)
         t.r.reader.commit()
         assert found(inbox / "app.log.2", "").key in t.r.reader.files
-        assert every_outbox_line(t.r) == lines(0, 100)
+        assert all_outbox_lines(t.r) == lines(0, 100)
     finally:
         t.r.reader.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reader_fixtures import Reader
+from reader_fixtures import Reader, append_lines
 
 from cli.settings import Settings
 from processors.pipeline import load_pipeline
@@ -34,11 +34,6 @@ class Crash(Exception):
 
 def lines(start: int, stop: int) -> list[str]:
     return [f"line {i:06d}" for i in range(start, stop)]
-
-
-def append(path: Path, batch: list[str]) -> None:
-    with open(path, "a") as fh:
-        fh.write("".join(x + "\n" for x in batch))
 
 
 def inject(monkeypatch: pytest.MonkeyPatch, point: str, durable: dict[str, int]) -> None:
@@ -75,11 +70,11 @@ def test_a_crash_at_any_point_of_a_commit_loses_and_doubles_nothing(
 ) -> None:
     r = Reader(tmp_path)
     log = r.settings.inbox / "a.log"
-    append(log, lines(0, 1000))
+    append_lines(log, lines(0, 1000))
     r.pass_()
     durable: dict[str, int] = {"a.log": (r.settings.outbox / "a.log").stat().st_size}
     inject(monkeypatch, point, durable)
-    append(log, lines(1000, 1500))
+    append_lines(log, lines(1000, 1500))
     with pytest.raises(Crash):
         r.pass_()
     r.reader.outbox.close()

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from reader_fixtures import Reader
+from reader_fixtures import Reader, all_outbox_lines, append_lines
 
 from store.checkpoints import CheckpointStore
 from watcher.reading.reader import Found
@@ -15,20 +15,6 @@ from watcher.reading.reader import Found
 
 def lines(prefix: str, start: int, stop: int) -> list[str]:
     return [f"{prefix} line {i:06d}" for i in range(start, stop)]
-
-
-def append(path: Path, batch: list[str]) -> None:
-    with open(path, "a") as fh:
-        fh.write("".join(x + "\n" for x in batch))
-
-
-def all_outbox_lines(r: Reader) -> list[str]:
-    """Every line of every outbox file (inboxd's hidden files aside), sorted."""
-    found: list[str] = []
-    for path in r.settings.outbox.rglob("*"):
-        if path.is_file() and not path.name.startswith("."):
-            found += path.read_text().splitlines()
-    return sorted(found)
 
 
 def test_a_name_that_is_not_utf8_is_read_kept_losslessly_and_shown_escaped(
@@ -61,8 +47,8 @@ def test_an_outbox_path_that_cannot_be_made_stops_that_file_only(tmp_path: Path)
     (r.settings.outbox).mkdir(parents=True)
     (r.settings.outbox / "a").write_text("a file where a folder is wanted\n")
     (r.settings.inbox / "a").mkdir()
-    append(r.settings.inbox / "a" / "x.log", ["blocked"])
-    append(r.settings.inbox / "good.log", ["flows"])
+    append_lines(r.settings.inbox / "a" / "x.log", ["blocked"])
+    append_lines(r.settings.inbox / "good.log", ["flows"])
     try:
         r.pass_()
         assert r.outbox("good.log") == ["flows"]
@@ -93,8 +79,8 @@ def test_a_name_too_long_for_the_outbox_is_a_fault_of_that_file(tmp_path: Path) 
     r.reader = r.open()
     rel = Path("d" * 250) / ("f" * 200)
     (r.settings.inbox / rel.parent).mkdir()
-    append(r.settings.inbox / rel, ["too long"])
-    append(r.settings.inbox / "ok.log", ["fine"])
+    append_lines(r.settings.inbox / rel, ["too long"])
+    append_lines(r.settings.inbox / "ok.log", ["fine"])
     try:
         r.pass_()
         status = {s.path: s for s in r.reader.statuses()}
@@ -109,7 +95,7 @@ def test_a_reused_inode_with_the_same_header_is_read_from_the_start(tmp_path: Pa
     r = Reader(tmp_path)
     log = r.settings.inbox / "a.log"
     header = lines("header", 0, 100)  # well over the first KiB
-    append(log, [*header, "old one", "old two"])
+    append_lines(log, [*header, "old one", "old two"])
     try:
         r.pass_()
         with open(log, "r+") as fh:  # same inode, same first KiB, other content after
@@ -126,7 +112,7 @@ def test_a_file_deleted_while_being_read_is_read_to_its_end(tmp_path: Path) -> N
     r = Reader(tmp_path)
     log = r.settings.inbox / "big.log"
     written = lines("big", 0, 700_000)  # about 11 MB: more than one pass's budget
-    append(log, written)
+    append_lines(log, written)
     try:
         again = r.reader.process(r.reader.scan().values(), final=False)
         assert again, "the file should need a second pass"
@@ -142,13 +128,13 @@ def test_a_file_deleted_while_being_read_is_read_to_its_end(tmp_path: Path) -> N
 def test_copytruncate_copy_is_read_from_the_checkpoint(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     log = r.settings.inbox / "app.log"
-    append(log, lines("a", 0, 100))
+    append_lines(log, lines("a", 0, 100))
     try:
         r.pass_()
-        append(log, lines("a", 100, 150))  # not read yet when logrotate copies
+        append_lines(log, lines("a", 100, 150))  # not read yet when logrotate copies
         shutil.copyfile(log, r.settings.inbox / "app.log.1")
         os.truncate(log, 0)
-        append(log, lines("a", 150, 160))
+        append_lines(log, lines("a", 150, 160))
         r.pass_()
         assert sorted(r.outbox("app.log")) == lines("a", 0, 160)
         assert all_outbox_lines(r) == lines("a", 0, 160)
@@ -159,14 +145,14 @@ def test_copytruncate_copy_is_read_from_the_checkpoint(tmp_path: Path) -> None:
 def test_copy_seen_before_the_truncation_is_not_read_twice(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     log = r.settings.inbox / "app.log"
-    append(log, lines("a", 0, 100))
+    append_lines(log, lines("a", 0, 100))
     try:
         r.pass_()
-        append(log, lines("a", 100, 120))
+        append_lines(log, lines("a", 100, 120))
         shutil.copyfile(log, r.settings.inbox / "app.log-20261201")
         r.pass_()  # the original is read first, then its copy from that checkpoint on
         os.truncate(log, 0)
-        append(log, lines("a", 120, 130))
+        append_lines(log, lines("a", 120, 130))
         r.pass_()
         assert all_outbox_lines(r) == lines("a", 0, 130)
     finally:
@@ -175,10 +161,10 @@ def test_copy_seen_before_the_truncation_is_not_read_twice(tmp_path: Path) -> No
 
 def test_files_with_the_same_content_and_unrelated_names_are_both_read(tmp_path: Path) -> None:
     r = Reader(tmp_path)
-    append(r.settings.inbox / "one.log", ["same", "content"])
+    append_lines(r.settings.inbox / "one.log", ["same", "content"])
     try:
         r.pass_()
-        append(r.settings.inbox / "two.log", ["same", "content"])
+        append_lines(r.settings.inbox / "two.log", ["same", "content"])
         r.pass_()
         assert r.outbox("two.log") == ["same", "content"]
     finally:
@@ -188,7 +174,7 @@ def test_files_with_the_same_content_and_unrelated_names_are_both_read(tmp_path:
 def test_compressed_files_are_not_read_and_globs_choose(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     (r.settings.inbox / "app.log.2.gz").write_bytes(b"\x1f\x8b\x08\x00garbage\n")
-    append(r.settings.inbox / "app.log", ["text"])
+    append_lines(r.settings.inbox / "app.log", ["text"])
     try:
         r.pass_()
         shown = {s.path: (s.state, s.rule, s.offset, s.lag) for s in r.reader.statuses()}
@@ -202,7 +188,7 @@ def test_compressed_files_are_not_read_and_globs_choose(tmp_path: Path) -> None:
     r2 = Reader(tmp_path / "2", include=("app/**",), exclude=("*.debug",))
     for rel in ("app/x.log", "app/deep/y.log", "app/z.debug", "other.log", "app/.hidden"):
         (r2.settings.inbox / rel).parent.mkdir(parents=True, exist_ok=True)
-        append(r2.settings.inbox / rel, [rel])
+        append_lines(r2.settings.inbox / rel, [rel])
     try:
         r2.pass_()
         states = {s.path: (s.state, s.rule) for s in r2.reader.statuses()}
@@ -226,11 +212,11 @@ def crash(r: Reader) -> None:
 def test_an_outbox_file_moved_by_a_consumer_then_a_crash_doubles_nothing(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     log = r.settings.inbox / "a.log"
-    append(log, lines("a", 0, 50))
+    append_lines(log, lines("a", 0, 50))
     try:
         r.pass_()
         (r.settings.outbox / "a.log").rename(tmp_path / "taken.log")
-        append(log, lines("a", 50, 80))
+        append_lines(log, lines("a", 50, 80))
         r.reader.process(r.reader.scan().values(), final=False)  # written, not committed
         crash(r)
         r.pass_()
@@ -243,11 +229,11 @@ def test_an_outbox_file_moved_by_a_consumer_then_a_crash_doubles_nothing(tmp_pat
 def test_an_outbox_file_cut_by_a_consumer_then_a_crash_doubles_nothing(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     log = r.settings.inbox / "a.log"
-    append(log, lines("a", 0, 50))
+    append_lines(log, lines("a", 0, 50))
     try:
         r.pass_()
         os.truncate(r.settings.outbox / "a.log", 0)
-        append(log, lines("a", 50, 53))
+        append_lines(log, lines("a", 50, 53))
         r.reader.process(r.reader.scan().values(), final=False)
         crash(r)
         r.pass_()
@@ -278,12 +264,12 @@ def test_checkpoints_keep_odd_names_as_their_bytes(tmp_path: Path) -> None:
 def test_a_file_where_an_outbox_folder_is_stops_that_file_only(tmp_path: Path) -> None:
     r = Reader(tmp_path)
     (r.settings.inbox / "b").mkdir()
-    append(r.settings.inbox / "b" / "x.log", ["in a folder"])
+    append_lines(r.settings.inbox / "b" / "x.log", ["in a folder"])
     try:
         r.pass_()
         shutil.rmtree(r.settings.inbox / "b")
-        append(r.settings.inbox / "b", ["now a file"])
-        append(r.settings.inbox / "c.log", ["flows"])
+        append_lines(r.settings.inbox / "b", ["now a file"])
+        append_lines(r.settings.inbox / "c.log", ["flows"])
         r.pass_()
         assert r.outbox("c.log") == ["flows"]
         status = {s.path: s for s in r.reader.statuses()}
@@ -305,7 +291,7 @@ def test_a_copy_seen_half_written_waits_and_resumes_from_the_checkpoint(tmp_path
         assert "app.log.1" not in {s.path for s in r.reader.statuses()}
         copy.write_bytes(data)
         os.truncate(log, 0)
-        append(log, ["after"])
+        append_lines(log, ["after"])
         r.pass_()
         r.reader.process(r.reader.due_partials(), final=False)
         r.reader.commit()
@@ -340,16 +326,16 @@ def test_a_copy_of_a_file_not_yet_cut_waits_for_the_cut(tmp_path: Path) -> None:
     original's checkpoint then would double what the original still gives."""
     r = Reader(tmp_path)
     log, copy = r.settings.inbox / "app.log", r.settings.inbox / "app.log.1"
-    append(log, lines("a", 0, 100))
+    append_lines(log, lines("a", 0, 100))
     try:
         r.pass_()
-        append(log, lines("a", 100, 120))
+        append_lines(log, lines("a", 100, 120))
         shutil.copyfile(log, copy)
         st = os.stat(copy)
         r.reader.process([Found((st.st_dev, st.st_ino), "app.log.1")], final=False)
         r.pass_()  # the original is read to its end, 100..119
         os.truncate(log, 0)
-        append(log, lines("a", 120, 125))
+        append_lines(log, lines("a", 120, 125))
         r.pass_()
         r.reader.process(r.reader.due_partials(), final=False)
         r.reader.commit()
